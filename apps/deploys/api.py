@@ -1,0 +1,26 @@
+"""Deploy endpoints: thin calls into dispatch()."""
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja import Status as Reply
+
+from apps.deploys.dispatch import dispatch
+from apps.deploys.models import Deploy, Reason
+from apps.deploys.schemas import DeployDetailOut, DeployOut
+from apps.workloads.models import Workload
+from apps.workloads.schemas import ErrorOut
+from tinyforge.api import require_staff
+
+router = Router(tags=["deploys"])
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
+
+
+@router.post("/workloads/{workload_id}/deploy", response={202: DeployOut, **ERRORS})
+def deploy_workload(request, workload_id: int):
+    user = require_staff(request)
+    workload = get_object_or_404(Workload, pk=workload_id)
+    return Reply(202, dispatch(workload, Reason.API, user=user, enqueue=True))
+
+
+@router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **ERRORS})
+def get_deploy(request, deploy_id: int):
+    return get_object_or_404(Deploy.objects.select_related("requested_by"), pk=deploy_id)

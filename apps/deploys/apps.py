@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DeploysConfig(AppConfig):
+    name = "apps.deploys"
+    label = "deploys"
+    verbose_name = _("Deploys")

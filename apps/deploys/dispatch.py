@@ -1,0 +1,177 @@
+"""dispatch(): the one entry point for every deploy.
+
+The API, the admin, commands and tasks all call ``dispatch``. It records a ledger row, then runs
+the deploy inline or hands it to the django-q2 cluster. ``execute`` is what the cluster's task
+calls; nothing else should.
+"""
+import json
+import logging
+import time
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.deploys.models import Deploy, Status
+from apps.workloads.engine import EngineError
+from apps.workloads.events import record_event
+from apps.workloads.index import sync_index
+from apps.workloads.models import Workload
+from apps.workloads.secrets import known_secret_values, mask
+from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source
+from apps.workloads.sources.base import workload_labels
+
+log = logging.getLogger("tinyforge.deploys")
+
+
+def dispatch(workload, reason, *, user=None, enqueue=False, progress=None):
+    """Deploy ``workload`` for ``reason``; returns the Deploy row.
+
+    With ``enqueue`` the deploy runs on the task cluster and the row is returned still queued
+    (or finished, when the cluster runs tasks inline). Without it the deploy runs here and
+    ``progress`` (a callable taking one line) sees its log as it is written. Never raises for a
+    failed deploy: the row says what happened.
+    """
+    deploy = Deploy.objects.create(
+        workload=workload,
+        reason=reason,
+        requested_by=user if user is not None and user.is_authenticated else None,
+        source_kind=workload.kind,
+        spec_snapshot=workload.spec,
+        env_snapshot=_env_snapshot(workload),
+    )
+    record_event(workload, "queued", _("Deploy #%(id)s queued (%(reason)s).") % {
+        "id": deploy.pk, "reason": reason
+    })
+    if enqueue:
+        from django_q.tasks import async_task
+
+        async_task("apps.deploys.tasks.run_deploy", deploy.pk, task_name=f"deploy-{deploy.pk}")
+    else:
+        execute(deploy, progress=progress)
+    deploy.refresh_from_db()
+    return deploy
+
+
+def _env_snapshot(workload):
+    rows = [
+        {"key": var.key, "value": var.value, "secret": var.secret}
+        for var in workload.env_vars.all()
+    ]
+    return json.dumps(rows)
+
+
+class DeployLog:
+    """Appends masked lines to the Deploy's log (and to an optional progress callback)."""
+
+    def __init__(self, deploy, progress=None):
+        self.deploy = deploy
+        self.progress = progress
+        self.secrets = known_secret_values()
+        self.lines = [deploy.log] if deploy.log else []
+
+    def __call__(self, line):
+        line = mask(str(line), self.secrets)
+        self.lines.append(line)
+        Deploy.objects.filter(pk=self.deploy.pk).update(log="\n".join(self.lines))
+        if self.progress:
+            self.progress(line)
+
+
+def execute(deploy, progress=None):
+    """Carry out a queued Deploy: take the workload's lock, run the source, record the outcome."""
+    write = DeployLog(deploy, progress)
+    if not acquire_lock(deploy):
+        _finish(deploy, write, "timeout", _("Another deploy of this workload is still running."))
+        return
+    try:
+        _run(deploy, write)
+    finally:
+        release_lock(deploy)
+
+
+def _run(deploy, write):
+    workload = Workload.objects.get(pk=deploy.workload_id)
+    Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
+    write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
+    try:
+        source = get_source(workload.kind)
+        ctx = DeployContext(
+            workload=workload,
+            deploy_id=deploy.pk,
+            spec=source.validate(workload.spec),
+            env=workload.env_dict(),
+            labels=workload_labels(workload, deploy.pk),
+            log=write,
+        )
+        pinned = source.deploy(ctx)
+    except EngineError as exc:
+        _finish(deploy, write, exc.code, exc.message)
+        return
+    except (SpecError, UnknownSource) as exc:
+        _finish(deploy, write, "internal", str(exc))
+        return
+    except Exception:  # a bug must still end the row, never leave it running
+        _finish(deploy, write, "internal", traceback.format_exc())
+        return
+    Deploy.objects.filter(pk=deploy.pk).update(pinned_ref=pinned.ref, pinned=pinned.detail)
+    _refresh_index(workload, source, write)
+    _finish(deploy, write, None, "")
+
+
+def _refresh_index(workload, source, write):
+    try:
+        sync_index(workload, source.reconcile(workload))
+    except EngineError as exc:
+        write(_("Could not refresh the container index: %(error)s") % {"error": exc.message})
+
+
+def _finish(deploy, write, code, raw_error):
+    workload = deploy.workload
+    if code:
+        write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error})
+        log.warning("deploy %s of %s failed (%s): %s", deploy.pk, workload.name, code,
+                    mask(raw_error, write.secrets))
+        status = Status.FAILED
+        record_event(workload, "failed", _("Deploy #%(id)s failed: %(code)s.") % {
+            "id": deploy.pk, "code": code
+        })
+    else:
+        status = Status.SUCCEEDED
+        write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
+        record_event(workload, "deployed", _("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
+    Deploy.objects.filter(pk=deploy.pk).update(
+        status=status, error_code=code or "", finished_at=timezone.now()
+    )
+
+
+def acquire_lock(deploy, wait=None):
+    """Take the per-workload deploy lock (a compare-and-swap on the workload row).
+
+    Waits (polling) up to ``wait`` seconds, default the deploy timeout. A lock older than the
+    deploy timeout belongs to a dead worker and is taken over. Returns True when held.
+    """
+    wait = settings.TINYFORGE_DEPLOY_TIMEOUT if wait is None else wait
+    deadline = time.monotonic() + wait
+    while True:
+        stale = timezone.now() - timedelta(seconds=settings.TINYFORGE_DEPLOY_TIMEOUT)
+        with transaction.atomic():
+            taken = Workload.objects.filter(
+                Q(lock_deploy_id__isnull=True) | Q(lock_acquired_at__lt=stale),
+                pk=deploy.workload_id,
+            ).update(lock_deploy_id=deploy.pk, lock_acquired_at=timezone.now())
+        if taken:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+def release_lock(deploy):
+    Workload.objects.filter(pk=deploy.workload_id, lock_deploy_id=deploy.pk).update(
+        lock_deploy_id=None, lock_acquired_at=None
+    )

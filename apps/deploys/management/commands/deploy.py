@@ -1,0 +1,35 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from apps.deploys.dispatch import dispatch
+from apps.deploys.models import Reason, Status
+from apps.workloads.models import Workload
+
+
+class Command(BaseCommand):
+    help = "Deploy a workload now, printing progress; exits non-zero when the deploy fails."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workload", help="workload name or id")
+
+    def handle(self, *args, **options):
+        workload = find_workload(options["workload"])
+        deploy = dispatch(workload, Reason.CLI, progress=self.stdout.write)
+        if deploy.status != Status.SUCCEEDED:
+            raise CommandError(_("Deploy #%(id)s failed: %(code)s — %(message)s") % {
+                "id": deploy.pk, "code": deploy.error_code, "message": deploy.error_message
+            })
+        self.stdout.write(_("Deploy #%(id)s running %(ref)s.") % {
+            "id": deploy.pk, "ref": deploy.pinned_ref
+        })
+
+
+def find_workload(name_or_id):
+    """A workload by name, or by id when the argument is a number; CommandError if unknown."""
+    query = Workload.objects.filter(name=name_or_id)
+    if not query.exists() and name_or_id.isdigit():
+        query = Workload.objects.filter(pk=int(name_or_id))
+    workload = query.first()
+    if workload is None:
+        raise CommandError(_("No workload named '%(name)s'.") % {"name": name_or_id})
+    return workload

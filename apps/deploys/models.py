@@ -1,0 +1,96 @@
+"""The deploy ledger: one row per dispatch, whatever started it."""
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from apps.workloads.models import Workload
+from apps.workloads.secrets import EncryptedTextField
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    INTERRUPTED = "interrupted", _("interrupted")
+
+
+class Reason(models.TextChoices):
+    MANUAL = "manual", _("manual")
+    API = "api", _("API")
+    CLI = "cli", _("command line")
+    WEBHOOK = "webhook", _("webhook")
+    SCHEDULE = "schedule", _("schedule")
+    CHAIN = "chain", _("chain")
+    PROMOTE = "promote", _("promotion")
+    ROLLBACK = "rollback", _("rollback")
+
+
+# The fixed vocabulary of failures. The stored message is built from the code only, so no raw
+# engine text (which may echo a secret) ever reaches the ledger.
+ERROR_MESSAGES = {
+    "pull_failed": _("The image could not be pulled."),
+    "auth_failed": _("The registry refused the credentials."),
+    "build_failed": _("The image build failed."),
+    "start_failed": _("The container did not start or did not stay up."),
+    "health_failed": _("The new version failed its health check."),
+    "timeout": _("The deploy timed out."),
+    "engine_down": _("The Docker engine is unreachable."),
+    "internal": _("Internal error; see the server log."),
+}
+
+
+class Deploy(models.Model):
+    workload = models.ForeignKey(
+        Workload, on_delete=models.CASCADE, related_name="deploys", verbose_name=_("workload")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    source_kind = models.CharField(_("source kind"), max_length=32)
+    pinned_ref = models.CharField(_("pinned reference"), max_length=200, blank=True)
+    pinned = models.JSONField(_("pinned artifact"), default=dict, blank=True)
+    spec_snapshot = models.JSONField(_("spec snapshot"), default=dict, blank=True)
+    # JSON of [{"key", "value", "secret"}], encrypted as a whole.
+    env_snapshot = EncryptedTextField(_("env snapshot"), blank=True)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    log = models.TextField(_("log"), blank=True)
+    rollback_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("rollback of"),
+    )
+    promoted_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("promoted from"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("deploy")
+        verbose_name_plural = _("deploys")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["workload", "-id"], name="deploy_workload_newest")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.workload.name} {self.status}"
+
+    @property
+    def error_message(self):
+        return ERROR_MESSAGES.get(self.error_code, "") if self.error_code else ""
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

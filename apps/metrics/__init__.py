@@ -1,0 +1,1 @@
+"""Per-workload CPU and memory over time (sampler, storage, rollups) — see the metrics issue."""

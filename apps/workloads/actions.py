@@ -1,0 +1,173 @@
+"""State changes to workloads (create, update, delete) — one function each, shared by the API,
+the admin and commands. Deploys are not here: they go through apps.deploys.dispatch."""
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from apps.workloads.engine import EngineError
+from apps.workloads.events import record_event
+from apps.workloads.models import NAME_RE, EnvVar, Volume, Workload
+from apps.workloads.sources import SpecError, UnknownSource, get_source
+
+TRANSLATED = ("title", "description", "title_en", "title_ru", "description_en", "description_ru")
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class InvalidInput(Exception):
+    """Bad input; ``errors`` maps field paths to messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class Conflict(Exception):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def clean_spec(kind, spec):
+    """The source-validated spec; raises InvalidInput with fields prefixed by "spec." ."""
+    try:
+        source = get_source(kind)
+    except UnknownSource as exc:
+        raise InvalidInput({"kind": str(exc)}) from None
+    try:
+        return source.validate(spec)
+    except SpecError as exc:
+        raise InvalidInput({f"spec.{key}": msg for key, msg in exc.errors.items()}) from None
+
+
+def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, **texts):
+    """Create a workload with its env and volumes; raises InvalidInput or Conflict."""
+    errors = {}
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        errors["name"] = _(
+            "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    try:
+        spec = clean_spec(kind, spec)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    env_rows = _clean_env(env or [], {}, errors)
+    volume_rows = _clean_volumes(volumes or [], errors)
+    if errors:
+        raise InvalidInput(errors)
+    _check_unique(name=name, kind=kind, ref_id=ref_id or None)
+    fields = {key: value for key, value in texts.items() if key in TRANSLATED and value is not None}
+    try:
+        with transaction.atomic():
+            workload = Workload.objects.create(
+                name=name, kind=kind, spec=spec, ref_id=ref_id or None, **fields
+            )
+            _store_children(workload, env_rows, volume_rows)
+    except IntegrityError:
+        message = _("A workload with this name or reference already exists.")
+        raise Conflict("name", message) from None
+    record_event(workload, "created", _("Workload created."))
+    return workload
+
+
+def update_workload(workload, changes):
+    """Apply a partial update (dict of field -> value); env/volumes replace the whole list."""
+    errors = {}
+    kind = changes.get("kind", workload.kind)
+    spec = changes.get("spec", workload.spec)
+    if "kind" in changes or "spec" in changes:
+        try:
+            spec = clean_spec(kind, spec)
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    name = changes.get("name", workload.name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        errors["name"] = _(
+            "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    old_env = {var.key: var for var in workload.env_vars.all()}
+    env_rows = _clean_env(changes["env"], old_env, errors) if "env" in changes else None
+    volume_rows = _clean_volumes(changes["volumes"], errors) if "volumes" in changes else None
+    if errors:
+        raise InvalidInput(errors)
+    ref_id = changes.get("ref_id", workload.ref_id) or str(workload.pk)
+    _check_unique(name=name, kind=kind, ref_id=ref_id, exclude=workload.pk)
+    with transaction.atomic():
+        workload.name, workload.kind, workload.spec, workload.ref_id = name, kind, spec, ref_id
+        for key in TRANSLATED:
+            if changes.get(key) is not None:
+                setattr(workload, key, changes[key])
+        workload.save()
+        if env_rows is not None:
+            workload.env_vars.all().delete()
+        if volume_rows is not None:
+            workload.volumes.all().delete()
+        _store_children(workload, env_rows or [], volume_rows or [])
+    record_event(workload, "updated", _("Workload settings changed."))
+    return workload
+
+
+def delete_workload(workload, force=False):
+    """Tear the workload's containers down, then delete it and (by cascade) its rows.
+
+    Raises EngineError when the engine cannot tear down, unless ``force``: then the rows go and
+    the containers are left for the operator.
+    """
+    try:
+        get_source(workload.kind).teardown(workload)
+    except (EngineError, UnknownSource):
+        if not force:
+            raise
+    workload.delete()
+
+
+def _check_unique(*, name, kind, ref_id, exclude=None):
+    others = Workload.objects.exclude(pk=exclude) if exclude else Workload.objects.all()
+    if others.filter(name=name).exists():
+        raise Conflict("name", _("A workload named '%(name)s' already exists.") % {"name": name})
+    if ref_id and others.filter(kind=kind, ref_id=ref_id).exists():
+        raise Conflict("ref_id", _("A %(kind)s workload with reference '%(ref)s' already exists.")
+                       % {"kind": kind, "ref": ref_id})
+
+
+def _clean_env(items, old, errors):
+    """Validate env items; a secret item without a value keeps its stored value."""
+    rows, seen = [], set()
+    for index, item in enumerate(items):
+        key = item.get("key", "")
+        if not isinstance(key, str) or not _KEY_RE.match(key) or key in seen:
+            errors[f"env[{index}].key"] = _("Not a valid or unique variable name.")
+            continue
+        seen.add(key)
+        value = item.get("value")
+        if value is None and key in old and old[key].secret:
+            value = old[key].value
+        rows.append(EnvVar(key=key, value="" if value is None else str(value),
+                           secret=bool(item.get("secret", False))))
+    return rows
+
+
+def _clean_volumes(items, errors):
+    rows = []
+    for index, item in enumerate(items):
+        name, host_path = item.get("name") or "", item.get("host_path") or ""
+        mount = item.get("mount_path") or ""
+        if bool(name) == bool(host_path):
+            errors[f"volumes[{index}]"] = _("Give either a volume name or a host path.")
+        elif name and not NAME_RE.match(name):
+            errors[f"volumes[{index}].name"] = _("Not a valid volume name.")
+        elif host_path and not host_path.startswith("/"):
+            errors[f"volumes[{index}].host_path"] = _("The host path must be absolute.")
+        elif not mount.startswith("/"):
+            errors[f"volumes[{index}].mount_path"] = _("The mount path must be absolute.")
+        else:
+            rows.append(Volume(name=name, host_path=host_path, mount_path=mount,
+                               read_only=bool(item.get("read_only", False))))
+    return rows
+
+
+def _store_children(workload, env_rows, volume_rows):
+    for row in env_rows + volume_rows:
+        row.workload = workload
+        row.save()

@@ -1,0 +1,194 @@
+"""The admin is TinyForge's main UI: workloads with env/volume inlines, credentials, tokens."""
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
+
+from apps.workloads import actions
+from apps.workloads.engine import EngineError
+from apps.workloads.models import (
+    ApiToken,
+    Container,
+    EnvVar,
+    EventLog,
+    RegistryCredential,
+    Volume,
+    Workload,
+)
+from apps.workloads.secrets import MASK
+
+
+class SecretValueWidget(forms.PasswordInput):
+    """Never renders a stored secret back into the page; a blank submit keeps it."""
+
+    def __init__(self):
+        super().__init__(render_value=False, attrs={"placeholder": MASK, "autocomplete": "off"})
+
+
+class EnvVarForm(forms.ModelForm):
+    class Meta:
+        model = EnvVar
+        fields = ("key", "value", "secret")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["value"].required = False
+        if self.instance.pk and self.instance.secret:
+            self.fields["value"].widget = SecretValueWidget()
+
+    def clean_value(self):
+        value = self.cleaned_data.get("value")
+        if not value and self.instance.pk and self.instance.secret:
+            return self.instance.value
+        return value
+
+
+class EnvVarInline(admin.TabularInline):
+    model = EnvVar
+    form = EnvVarForm
+    extra = 0
+
+
+class VolumeInline(admin.TabularInline):
+    model = Volume
+    extra = 0
+
+
+class ContainerInline(admin.TabularInline):
+    model = Container
+    extra = 0
+    can_delete = False
+    fields = ("name", "service", "image", "digest", "state", "deploy_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class WorkloadForm(forms.ModelForm):
+    class Meta:
+        model = Workload
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") and "spec" in data:
+            try:
+                data["spec"] = actions.clean_spec(data["kind"], data["spec"])
+            except actions.InvalidInput as exc:
+                for key, message in exc.errors.items():
+                    self.add_error("spec" if key.startswith("spec") else None,
+                                   f"{key}: {message}")
+        return data
+
+
+@admin.register(Workload)
+class WorkloadAdmin(TranslationAdmin):
+    form = WorkloadForm
+    list_display = ("name", "kind", "state_badge", "running_version", "last_deploy")
+    list_filter = ("kind",)
+    search_fields = ("name", "title")
+    inlines = [EnvVarInline, VolumeInline, ContainerInline]
+    actions = ["deploy_now"]
+    change_form_template = "admin/workloads/workload/change_form.html"
+
+    @admin.display(description=_("state"))
+    def state_badge(self, obj):
+        return obj.state
+
+    @admin.display(description=_("version running"))
+    def running_version(self, obj):
+        digests = sorted({c.digest for c in obj.containers.all() if c.digest})
+        return ", ".join(d.split(":")[-1][:12] for d in digests) or "—"
+
+    @admin.display(description=_("last deploy"))
+    def last_deploy(self, obj):
+        last = obj.deploys.order_by("-id").first()
+        if last is None:
+            return "—"
+        url = reverse("admin:deploys_deploy_change", args=[last.pk])
+        return format_html('<a href="{}">#{} {}</a>', url, last.pk, last.get_status_display())
+
+    @admin.action(description=_("Deploy now"), permissions=["change"])
+    def deploy_now(self, request, queryset):
+        from apps.deploys.dispatch import dispatch
+        from apps.deploys.models import Reason
+
+        for workload in queryset:
+            deploy = dispatch(workload, Reason.MANUAL, user=request.user, enqueue=True)
+            self.message_user(request, _("Deploy #%(id)s of %(name)s: %(status)s.") % {
+                "id": deploy.pk, "name": workload.name, "status": deploy.get_status_display()
+            })
+
+    def get_urls(self):
+        extra = [path("<int:pk>/deploy/", self.admin_site.admin_view(self.deploy_view),
+                      name="workloads_workload_deploy")]
+        return extra + super().get_urls()
+
+    def deploy_view(self, request, pk):
+        workload = get_object_or_404(Workload, pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, workload):
+            return redirect("admin:workloads_workload_change", pk)
+        self.deploy_now(request, Workload.objects.filter(pk=pk))
+        return redirect("admin:workloads_workload_change", pk)
+
+    def delete_model(self, request, obj):
+        try:
+            actions.delete_workload(obj)
+        except EngineError as exc:
+            self.message_user(request, _("Could not tear down the containers (%(code)s).")
+                              % {"code": exc.code}, messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class RegistryCredentialForm(forms.ModelForm):
+    password = forms.CharField(label=_("password"), widget=SecretValueWidget(), required=False)
+
+    class Meta:
+        model = RegistryCredential
+        fields = ("host", "username", "password")
+
+    def clean_password(self):
+        value = self.cleaned_data.get("password")
+        if not value and self.instance.pk:
+            return self.instance.password
+        if not value:
+            raise forms.ValidationError(_("This field is required."))
+        return value
+
+
+@admin.register(RegistryCredential)
+class RegistryCredentialAdmin(admin.ModelAdmin):
+    form = RegistryCredentialForm
+    list_display = ("host", "username", "created_at")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at")
+    fields = ("user", "name")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        row, raw = ApiToken.issue(obj.user, obj.name)
+        obj.pk = row.pk
+        self.message_user(request, _("New token (shown once): %(token)s") % {"token": raw},
+                          messages.WARNING)
+
+
+@admin.register(EventLog)
+class EventLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "workload", "kind", "message")
+    list_filter = ("kind",)
+    readonly_fields = ("workload", "kind", "message", "created_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,113 @@
+"""Workload, source and registry-credential endpoints. Thin: each calls one action."""
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Router
+from ninja import Status as Reply
+
+from apps.workloads import actions, engine
+from apps.workloads.models import RegistryCredential, Workload
+from apps.workloads.schemas import (
+    ErrorOut,
+    HealthOut,
+    RegistryIn,
+    RegistryOut,
+    SourceOut,
+    WorkloadIn,
+    WorkloadOut,
+    WorkloadPatch,
+)
+from apps.workloads.sources import SOURCES
+from tinyforge.api import require_staff
+
+router = Router(tags=["workloads"])
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def workload_out(workload):
+    last = workload.deploys.order_by("-id").first()
+    return {
+        **{f: getattr(workload, f) for f in (
+            "id", "name", "kind", "ref_id", "spec", "title", "description", "title_en",
+            "title_ru", "description_en", "description_ru", "state", "created_at", "updated_at",
+        )},
+        "env": [
+            {"key": v.key, "value": None if v.secret else v.value, "secret": v.secret}
+            for v in workload.env_vars.order_by("key")
+        ],
+        "volumes": list(workload.volumes.values("name", "host_path", "mount_path", "read_only")),
+        "containers": list(workload.containers.values(
+            "docker_id", "name", "service", "image", "digest", "state", "deploy_id"
+        )),
+        "last_deploy": last,
+    }
+
+
+@router.get("/health", auth=None, response=HealthOut, tags=["system"])
+def health(request):
+    return {"status": "ok", "docker": "up" if engine.ping() else "down"}
+
+
+@router.get("/sources", response={200: list[SourceOut], **ERRORS}, tags=["system"])
+def list_sources(request):
+    return [
+        {"kind": s.kind, "label": str(s.label), "schema_sample": s.schema_sample}
+        for s in SOURCES.values()
+    ]
+
+
+@router.get("/workloads", response={200: list[WorkloadOut], **ERRORS})
+def list_workloads(request):
+    return [workload_out(w) for w in Workload.objects.prefetch_related("env_vars", "volumes")]
+
+
+@router.post("/workloads", response={201: WorkloadOut, **ERRORS})
+def create_workload(request, payload: WorkloadIn):
+    require_staff(request)
+    data = payload.dict()
+    data["env"] = [item for item in data["env"]]
+    workload = actions.create_workload(**data)
+    return Reply(201, workload_out(workload))
+
+
+@router.get("/workloads/{workload_id}", response={200: WorkloadOut, **ERRORS})
+def get_workload(request, workload_id: int):
+    return workload_out(get_object_or_404(Workload, pk=workload_id))
+
+
+@router.patch("/workloads/{workload_id}", response={200: WorkloadOut, **ERRORS})
+def patch_workload(request, workload_id: int, payload: WorkloadPatch):
+    require_staff(request)
+    workload = get_object_or_404(Workload, pk=workload_id)
+    changes = payload.dict(exclude_unset=True)
+    return workload_out(actions.update_workload(workload, changes))
+
+
+@router.delete("/workloads/{workload_id}", response={204: None, **ERRORS, 503: ErrorOut})
+def delete_workload(request, workload_id: int, force: bool = False):
+    require_staff(request)
+    actions.delete_workload(get_object_or_404(Workload, pk=workload_id), force=force)
+    return Reply(204, None)
+
+
+@router.get("/registries", response={200: list[RegistryOut], **ERRORS}, tags=["registries"])
+def list_registries(request):
+    return list(RegistryCredential.objects.all())
+
+
+@router.post("/registries", response={201: RegistryOut, **ERRORS}, tags=["registries"])
+def create_registry(request, payload: RegistryIn):
+    require_staff(request)
+    if not payload.host.strip() or "/" in payload.host:
+        raise actions.InvalidInput({"host": _("Give a registry host such as 127.0.0.1:5000.")})
+    try:
+        return Reply(201, RegistryCredential.objects.create(**payload.dict()))
+    except IntegrityError:
+        raise actions.Conflict("host", _("Credentials for this registry already exist.")) from None
+
+
+@router.delete("/registries/{registry_id}", response={204: None, **ERRORS}, tags=["registries"])
+def delete_registry(request, registry_id: int):
+    require_staff(request)
+    get_object_or_404(RegistryCredential, pk=registry_id).delete()
+    return Reply(204, None)

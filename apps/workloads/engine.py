@@ -1,0 +1,253 @@
+"""The one module that talks to the Docker engine.
+
+Everything else calls these functions and sees plain dicts/tuples and ``EngineError`` with a code
+from the ledger's vocabulary — never a docker SDK object or exception.
+"""
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import docker
+import requests
+from django.conf import settings
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+log = logging.getLogger("tinyforge.engine")
+
+_client = None
+_client_lock = threading.Lock()
+
+
+class EngineError(Exception):
+    """An engine operation failed; ``code`` is one of the ledger's error codes."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class EngineDown(EngineError):
+    def __init__(self, message="Docker engine unreachable"):
+        super().__init__("engine_down", message)
+
+
+@dataclass
+class ImageInfo:
+    id: str
+    repo_digests: list = field(default_factory=list)
+    tags: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)
+
+    def digest_for(self, repository):
+        """The registry digest ("sha256:…") this image has in ``repository``, or ""."""
+        for item in self.repo_digests:
+            repo, _, digest = item.partition("@")
+            if repo == repository:
+                return digest
+        return ""
+
+
+@dataclass
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    image_id: str
+    state: str
+    labels: dict
+    exit_code: int = 0
+    restart_count: int = 0
+
+
+def _connect():
+    kwargs = {"timeout": settings.TINYFORGE_DOCKER_TIMEOUT, "max_pool_size": 32}
+    if settings.DOCKER_HOST:
+        return docker.DockerClient(base_url=settings.DOCKER_HOST, **kwargs)
+    return docker.from_env(**kwargs)
+
+
+def _get_client():
+    global _client
+    with _client_lock:
+        if _client is None:
+            try:
+                _client = _connect()
+            except (DockerException, requests.exceptions.RequestException) as exc:
+                raise EngineDown(str(exc)) from exc
+        return _client
+
+
+def _reset():
+    global _client
+    with _client_lock:
+        _client = None
+
+
+class _translate_errors:
+    """Context manager mapping SDK/transport exceptions to EngineError codes."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, EngineError):
+            return False
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            _reset()
+            raise EngineDown(str(exc)) from exc
+        if isinstance(exc, APIError):
+            text = str(exc.explanation or exc)
+            lowered = text.lower()
+            if "unauthorized" in lowered or "authentication required" in lowered or (
+                "no basic auth" in lowered
+            ):
+                raise EngineError("auth_failed", text) from exc
+            raise EngineError(self.code, text) from exc
+        if isinstance(exc, (DockerException, requests.exceptions.RequestException)):
+            raise EngineError(self.code, str(exc)) from exc
+        return False
+
+
+def ping():
+    """True when the engine answers; never raises."""
+    try:
+        return bool(_get_client().ping())
+    except (EngineError, DockerException, requests.exceptions.RequestException):
+        _reset()
+        return False
+
+
+def _image_info(image):
+    attrs = image.attrs
+    return ImageInfo(
+        id=image.id,
+        repo_digests=list(attrs.get("RepoDigests") or []),
+        tags=list(attrs.get("RepoTags") or []),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+    )
+
+
+def pull(repository, tag, auth=None):
+    """Pull ``repository:tag`` (or ``repository@sha256:…`` when tag is a digest); returns ImageInfo.
+
+    Raises EngineError("auth_failed" | "pull_failed" | "engine_down").
+    """
+    with _translate_errors("pull_failed"):
+        image = _get_client().images.pull(repository, tag=tag, auth_config=auth or None)
+        return _image_info(image)
+
+
+def inspect_image(ref):
+    """ImageInfo for a local image reference or id, or None when it is not present."""
+    with _translate_errors("internal"):
+        try:
+            return _image_info(_get_client().images.get(ref))
+        except ImageNotFound:
+            return None
+
+
+def remove_image(ref, force=False):
+    """Remove a local image; False when it was not there."""
+    with _translate_errors("internal"):
+        try:
+            _get_client().images.remove(ref, force=force)
+            return True
+        except ImageNotFound:
+            return False
+
+
+def ensure_volume(name, labels):
+    with _translate_errors("start_failed"):
+        client = _get_client()
+        try:
+            client.volumes.get(name)
+        except NotFound:
+            client.volumes.create(name=name, labels=labels)
+
+
+def create_container(*, name, image, command, env, labels, ports, mounts, restart, limits):
+    """Create (not start) a container; returns its id. Raises EngineError("start_failed")."""
+    kwargs = {
+        "name": name,
+        "command": command or None,
+        "environment": env,
+        "labels": labels,
+        "ports": ports or None,
+        "volumes": mounts or None,
+        "detach": True,
+    }
+    if restart and restart != "no":
+        kwargs["restart_policy"] = {"Name": restart}
+    if limits.get("memory"):
+        kwargs["mem_limit"] = limits["memory"]
+    if limits.get("cpus"):
+        kwargs["nano_cpus"] = int(float(limits["cpus"]) * 1e9)
+    with _translate_errors("start_failed"):
+        return _get_client().containers.create(image, **kwargs).id
+
+
+def start(container_id):
+    with _translate_errors("start_failed"):
+        _get_client().api.start(container_id)
+
+
+def container_info(container_id):
+    """ContainerInfo, or None when the container does not exist."""
+    with _translate_errors("internal"):
+        try:
+            return _container_info(_get_client().containers.get(container_id))
+        except NotFound:
+            return None
+
+
+def _container_info(container):
+    attrs = container.attrs
+    state = attrs.get("State") or {}
+    return ContainerInfo(
+        id=container.id,
+        name=container.name,
+        image=(attrs.get("Config") or {}).get("Image", ""),
+        image_id=attrs.get("Image", ""),
+        state=state.get("Status", "unknown"),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        exit_code=state.get("ExitCode", 0) or 0,
+        restart_count=attrs.get("RestartCount", 0) or 0,
+    )
+
+
+def list_containers(labels):
+    """Containers (all states) carrying every label in ``labels`` ({key: value or None})."""
+    filters = [f"{k}={v}" if v is not None else k for k, v in labels.items()]
+    with _translate_errors("internal"):
+        found = _get_client().containers.list(all=True, filters={"label": filters})
+        return [_container_info(c) for c in found]
+
+
+def container_logs(container_id, tail=20):
+    with _translate_errors("internal"):
+        try:
+            raw = _get_client().api.logs(container_id, tail=tail)
+        except NotFound:
+            return ""
+        return raw.decode("utf-8", "replace")
+
+
+def stop(container_id, timeout=10):
+    with _translate_errors("internal"):
+        try:
+            _get_client().api.stop(container_id, timeout=timeout)
+        except NotFound:
+            pass
+
+
+def remove_container(container_id):
+    """Force-remove a container; a container that is already gone is fine."""
+    with _translate_errors("internal"):
+        try:
+            _get_client().api.remove_container(container_id, force=True)
+        except NotFound:
+            pass

@@ -1,0 +1,13 @@
+"""The per-workload event log. Every message is masked before it is stored."""
+import logging
+
+from apps.workloads.models import EventLog
+from apps.workloads.secrets import known_secret_values, mask
+
+log = logging.getLogger("tinyforge.events")
+
+
+def record_event(workload, kind, message):
+    text = mask(str(message), known_secret_values())
+    log.info("workload=%s %s: %s", workload.name, kind, text)
+    return EventLog.objects.create(workload=workload, kind=kind, message=text)

@@ -1,0 +1,212 @@
+"""Workloads and what hangs off them: env, volumes, the container index, registry logins, events."""
+import hashlib
+import re
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from apps.workloads.secrets import EncryptedTextField
+from apps.workloads.sources import source_choices
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+name_validator = RegexValidator(
+    NAME_RE,
+    _("Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."),
+)
+
+
+class Workload(models.Model):
+    name = models.CharField(_("name"), max_length=63, unique=True, validators=[name_validator])
+    kind = models.CharField(_("kind"), max_length=32, choices=source_choices)
+    ref_id = models.CharField(
+        _("reference id"),
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text=_("Groups sibling workloads of one kind; defaults to the workload's own id."),
+    )
+    spec = models.JSONField(_("spec"), default=dict, blank=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    # The deploy that holds the per-workload lock (see apps.deploys.dispatch); null when free.
+    lock_deploy_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lock_acquired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("workload")
+        verbose_name_plural = _("workloads")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "ref_id"], name="workload_unique_kind_ref"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if not self.ref_id:
+            self.ref_id = str(self.pk)
+            type(self).objects.filter(pk=self.pk).update(ref_id=self.ref_id)
+
+    @property
+    def state(self):
+        """The coarse state shown in lists: running, stopped or not deployed."""
+        states = [c.state for c in self.containers.all()]
+        if not states:
+            return "absent"
+        return "running" if all(s == "running" for s in states) else "degraded"
+
+    def env_dict(self):
+        return {var.key: var.value for var in self.env_vars.all()}
+
+
+class EnvVar(models.Model):
+    workload = models.ForeignKey(
+        Workload, on_delete=models.CASCADE, related_name="env_vars", verbose_name=_("workload")
+    )
+    key = models.CharField(
+        _("key"),
+        max_length=200,
+        validators=[RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", _("Not a valid variable name."))],
+    )
+    # Every value is encrypted at rest; ``secret`` decides whether it is ever shown again.
+    value = EncryptedTextField(_("value"), blank=True)
+    secret = models.BooleanField(_("secret"), default=False)
+
+    class Meta:
+        verbose_name = _("environment variable")
+        verbose_name_plural = _("environment variables")
+        constraints = [
+            models.UniqueConstraint(fields=["workload", "key"], name="envvar_unique_key"),
+        ]
+
+    def __str__(self):
+        return self.key
+
+
+class Volume(models.Model):
+    workload = models.ForeignKey(
+        Workload, on_delete=models.CASCADE, related_name="volumes", verbose_name=_("workload")
+    )
+    name = models.CharField(
+        _("volume name"), max_length=200, blank=True, help_text=_("A named Docker volume.")
+    )
+    host_path = models.CharField(
+        _("host path"), max_length=500, blank=True, help_text=_("A bind mount from the host.")
+    )
+    mount_path = models.CharField(_("mount path"), max_length=500)
+    read_only = models.BooleanField(_("read only"), default=False)
+
+    class Meta:
+        verbose_name = _("volume")
+        verbose_name_plural = _("volumes")
+
+    def __str__(self):
+        return f"{self.name or self.host_path}:{self.mount_path}"
+
+    @property
+    def source(self):
+        return self.host_path or self.docker_name
+
+    @property
+    def docker_name(self):
+        """Named volumes are namespaced by workload so two workloads never share one by accident."""
+        return f"tf-{self.workload.name}-{self.name}" if self.name else ""
+
+
+class Container(models.Model):
+    """The index of a workload's containers, kept true by deploys and by reconcile."""
+
+    workload = models.ForeignKey(
+        Workload, on_delete=models.CASCADE, related_name="containers", verbose_name=_("workload")
+    )
+    docker_id = models.CharField(_("container id"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    service = models.CharField(_("service"), max_length=100, blank=True)
+    image = models.CharField(_("image"), max_length=500)
+    digest = models.CharField(_("digest"), max_length=200, blank=True)
+    deploy_id = models.BigIntegerField(_("deploy"), null=True, blank=True)
+    state = models.CharField(_("state"), max_length=32, default="created")
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("container")
+        verbose_name_plural = _("containers")
+
+    def __str__(self):
+        return self.name
+
+
+class RegistryCredential(models.Model):
+    host = models.CharField(
+        _("registry host"), max_length=255, unique=True, help_text=_("For example 127.0.0.1:5000")
+    )
+    username = models.CharField(_("username"), max_length=200)
+    password = EncryptedTextField(_("password"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("registry credential")
+        verbose_name_plural = _("registry credentials")
+        ordering = ["host"]
+
+    def __str__(self):
+        return self.host
+
+
+class EventLog(models.Model):
+    workload = models.ForeignKey(
+        Workload, on_delete=models.CASCADE, related_name="events", verbose_name=_("workload")
+    )
+    kind = models.CharField(_("kind"), max_length=32)
+    message = models.TextField(_("message"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.message[:60]}"
+
+
+def hash_token(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+    @classmethod
+    def issue(cls, user, name=""):
+        """Create a token for ``user``; returns (row, raw token). The raw token is not stored."""
+        import secrets
+
+        raw = "tf_" + secrets.token_urlsafe(32)
+        row = cls.objects.create(user=user, name=name, prefix=raw[:10], token_hash=hash_token(raw))
+        return row, raw

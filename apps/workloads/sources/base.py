@@ -1,0 +1,87 @@
+"""The Source contract: how a kind of workload is validated, deployed, torn down and observed."""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+LABEL_PREFIX = "tinyforge."
+
+
+class SpecError(Exception):
+    """A spec is invalid. ``errors`` maps a field path ("image", "ports[0]") to a message."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class DeployContext:
+    """What a source needs to carry out one deploy.
+
+    ``labels`` must be put on everything the source creates. ``log`` appends a line to the deploy
+    log (it masks secrets itself). ``pinned`` is set when a deploy replays an earlier artifact
+    (rollback, promotion): the source must deploy exactly that and resolve nothing anew.
+    """
+
+    workload: Any
+    deploy_id: int
+    spec: dict
+    env: dict
+    labels: dict
+    log: Callable[[str], None]
+    pinned: dict | None = None
+
+
+@dataclass
+class Pinned:
+    """What a deploy ran, exactly: ``ref`` is the short human form (a digest, an image id, a
+    commit); ``detail`` holds everything needed to run the same artifact again."""
+
+    ref: str
+    detail: dict = field(default_factory=dict)
+
+
+def workload_labels(workload, deploy_id=None):
+    labels = {
+        LABEL_PREFIX + "instance": settings.TINYFORGE_INSTANCE,
+        LABEL_PREFIX + "workload": str(workload.pk),
+        LABEL_PREFIX + "workload-name": workload.name,
+    }
+    if deploy_id is not None:
+        labels[LABEL_PREFIX + "deploy"] = str(deploy_id)
+    return labels
+
+
+class Source:
+    """Base class for a workload kind.
+
+    Subclasses set ``kind`` (the registry key), ``label`` (shown to users) and ``schema_sample``
+    (a minimal valid spec shown in the docs and the admin), and implement:
+
+    - ``validate(spec) -> dict``: the cleaned spec with defaults filled in. Raises ``SpecError``
+      naming each bad field. Must not touch the engine or the database.
+    - ``deploy(ctx) -> Pinned``: runs the workload so that it replaces what ran before. On failure
+      it raises ``EngineError`` (with a ledger code) and leaves the previous version running.
+    - ``teardown(workload) -> None``: removes everything the source created for the workload
+      (named volumes are kept). Raises ``EngineError`` when the engine cannot do it.
+    - ``reconcile(workload) -> list[ContainerInfo]``: the workload's containers as the engine sees
+      them now, for the container index. Raises ``EngineError``.
+    """
+
+    kind = ""
+    label = ""
+    schema_sample: dict = {}
+
+    def validate(self, spec):
+        raise NotImplementedError
+
+    def deploy(self, ctx):
+        raise NotImplementedError
+
+    def teardown(self, workload):
+        raise NotImplementedError
+
+    def reconcile(self, workload):
+        raise NotImplementedError

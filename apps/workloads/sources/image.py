@@ -1,0 +1,105 @@
+"""The image source: run a tagged image from a registry (or a local image) as one container."""
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.workloads import engine
+from apps.workloads.engine import EngineError
+from apps.workloads.references import split_reference
+from apps.workloads.sources import runner
+from apps.workloads.sources.base import Pinned, Source, SpecError
+
+FIELDS = {"image", "local", "command", "ports", "restart", "limits"}
+
+
+class ImageSource(Source):
+    kind = "image"
+    label = gettext_lazy("Image from a registry")
+    schema_sample = {
+        "image": "127.0.0.1:5000/team/web:live",
+        "local": False,
+        "command": None,
+        "ports": ["127.0.0.1:8080:8080"],
+        "restart": "unless-stopped",
+        "limits": {"memory": "256m", "cpus": 0.5},
+    }
+
+    def validate(self, spec):
+        if not isinstance(spec, dict):
+            raise SpecError({"spec": _("The spec must be a JSON object.")})
+        spec = dict(spec)
+        errors = {key: _("Unknown field.") for key in spec if key not in FIELDS}
+        image = spec.get("image")
+        if not isinstance(image, str) or not image.strip():
+            errors["image"] = _("This field is required.")
+        else:
+            try:
+                split_reference(image)
+            except ValueError:
+                errors["image"] = _("Not a valid image reference.")
+        if not isinstance(spec.get("local", False), bool):
+            errors["local"] = _("Must be true or false.")
+        spec.setdefault("local", False)
+        runner.validate_run_options(spec, errors)
+        if errors:
+            raise SpecError(errors)
+        return spec
+
+    def deploy(self, ctx):
+        image_ref, pinned = self._resolve(ctx)
+        container_id = runner.replace_container(ctx, image_ref)
+        ctx.log(_("Running %(ref)s in container %(id)s.") % {
+            "ref": pinned.ref[:19], "id": container_id[:12]
+        })
+        return pinned
+
+    def _resolve(self, ctx):
+        """Pull (or find) the image; returns (reference to run, Pinned)."""
+        if ctx.pinned:
+            return self._resolve_pinned(ctx)
+        ref = split_reference(ctx.spec["image"])
+        if ctx.spec.get("local"):
+            info = engine.inspect_image(ctx.spec["image"])
+            if info is None:
+                raise EngineError("pull_failed", f"local image {ctx.spec['image']} not found")
+            ctx.log(_("Using local image %(id)s.") % {"id": info.id[:19]})
+            return info.id, self._pin(ref, info)
+        ctx.log(_("Pulling %(image)s.") % {"image": ctx.spec["image"]})
+        info = engine.pull(ref.repository, ref.digest or ref.tag, auth=registry_auth(ref.registry))
+        pinned = self._pin(ref, info)
+        ctx.log(_("Pulled %(ref)s.") % {"ref": pinned.ref})
+        return pinned.detail["image"], pinned
+
+    def _resolve_pinned(self, ctx):
+        detail = ctx.pinned
+        if engine.inspect_image(detail["image"]) is None and detail.get("digest"):
+            ref = split_reference(detail["image"])
+            ctx.log(_("Pulling %(image)s.") % {"image": detail["image"]})
+            engine.pull(ref.repository, ref.digest, auth=registry_auth(ref.registry))
+        if engine.inspect_image(detail["image"]) is None:
+            raise EngineError("pull_failed", f"image {detail['image']} is gone")
+        pinned = Pinned(ref=detail.get("digest") or detail["image_id"], detail=detail)
+        return detail["image"], pinned
+
+    @staticmethod
+    def _pin(ref, info):
+        digest = ref.digest or info.digest_for(ref.repository)
+        image = f"{ref.repository}@{digest}" if digest else info.id
+        detail = {"image": image, "image_id": info.id, "digest": digest, "tag": ref.tag}
+        return Pinned(ref=digest or info.id, detail=detail)
+
+    def teardown(self, workload):
+        for container in runner.current_containers(workload):
+            engine.remove_container(container.id)
+
+    def reconcile(self, workload):
+        return runner.current_containers(workload)
+
+
+def registry_auth(registry):
+    """auth_config for the engine when a RegistryCredential exists for ``registry``, else None."""
+    from apps.workloads.models import RegistryCredential
+
+    cred = RegistryCredential.objects.filter(host=registry).first()
+    if cred is None:
+        return None
+    return {"username": cred.username, "password": cred.password}

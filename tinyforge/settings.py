@@ -1,0 +1,186 @@
+"""TinyForge settings: every knob reads the environment first.
+
+TINYFORGE_* variables, DATABASE_URL and DOCKER_HOST.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_int(name, default):
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def env_float(name, default):
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def env_bool(name, default=False):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name, default=()):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DATA_DIR = Path(env_str("TINYFORGE_DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("TINYFORGE_SECRET_KEY", "")
+if not SECRET_KEY:
+    # A stable per-install key: secrets encrypted at rest must survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets as _secrets
+
+        key_file.write_text(_secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    SECRET_KEY = key_file.read_text().strip()
+
+DEBUG = env_bool("TINYFORGE_DEBUG", False)
+ALLOWED_HOSTS = env_list("TINYFORGE_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("TINYFORGE_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "modeltranslation",  # must precede django.contrib.admin
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "django_q",
+    "apps.workloads",
+    "apps.deploys",
+    "apps.metrics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tinyforge.urls"
+WSGI_APPLICATION = "tinyforge.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "tinyforge" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite in WAL mode by default, PostgreSQL via DATABASE_URL ---
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "tinyforge.sqlite3",
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- i18n ---
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_LANGUAGES = ("en", "ru")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("TINYFORGE_TIME_ZONE", "UTC")
+USE_TZ = True
+
+# --- Static files ---
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Docker engine ---
+DOCKER_HOST = env_str("DOCKER_HOST", "")  # empty: the SDK's default (local socket)
+TINYFORGE_DOCKER_TIMEOUT = env_int("TINYFORGE_DOCKER_TIMEOUT", 120)
+# Labels tell this install's objects apart from another install's on the same host.
+TINYFORGE_INSTANCE = env_str("TINYFORGE_INSTANCE", "default")
+
+# --- Deploys ---
+TINYFORGE_WORK_DIR = Path(env_str("TINYFORGE_WORK_DIR", str(DATA_DIR / "work")))
+TINYFORGE_DEPLOY_TIMEOUT = env_int("TINYFORGE_DEPLOY_TIMEOUT", 900)
+# How long a freshly started container must stay up before the deploy counts it as started.
+TINYFORGE_START_GRACE = env_float("TINYFORGE_START_GRACE", 1.5)
+
+# --- django-q2 (ORM broker: no extra service on a laptop) ---
+Q_CLUSTER = {
+    "name": "tinyforge",
+    "orm": "default",
+    "workers": env_int("TINYFORGE_WORKERS", 2),
+    "timeout": TINYFORGE_DEPLOY_TIMEOUT,
+    "retry": TINYFORGE_DEPLOY_TIMEOUT + 60,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+    "poll": 0.5,
+    "label": "Django Q2",
+}
+
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "tinyforge": {"handlers": ["console"], "level": env_str("TINYFORGE_LOG_LEVEL", "INFO")},
+    },
+}
