@@ -251,3 +251,77 @@ def remove_container(container_id):
             _get_client().api.remove_container(container_id, force=True)
         except NotFound:
             pass
+
+
+# --- builds, registries and compose (the engine's other doors) -------------------------------
+
+def build_image(*, path, dockerfile, tag, labels, buildargs, log):
+    """Build ``path`` with the classic builder, streaming output lines to ``log``.
+
+    Returns ImageInfo of the built image. Raises EngineError("build_failed" | "engine_down").
+    """
+    with _translate_errors("build_failed"):
+        stream = _get_client().api.build(
+            path=str(path), dockerfile=dockerfile, tag=tag, labels=labels,
+            buildargs=buildargs or None, rm=True, forcerm=True, decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise EngineError("build_failed", chunk["error"].strip())
+            text = (chunk.get("stream") or "").rstrip()
+            if text:
+                log(text)
+        return _image_info(_get_client().images.get(tag))
+
+
+def registry_digest(reference, auth=None):
+    """The digest a registry serves for ``reference`` now, without pulling. Raises EngineError."""
+    with _translate_errors("pull_failed"):
+        return _get_client().images.get_registry_data(reference, auth_config=auth or None).id
+
+
+def _compose_command():
+    import shutil
+
+    if shutil.which("docker") and _run_cli(["docker", "compose", "version"]).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise EngineError("internal", "neither 'docker compose' nor 'docker-compose' is installed")
+
+
+def _run_cli(args, cwd=None, timeout=None):
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if settings.DOCKER_HOST:
+        env["DOCKER_HOST"] = settings.DOCKER_HOST
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout or settings.TINYFORGE_DEPLOY_TIMEOUT,
+    )
+
+
+def compose(project, compose_file, *args):
+    """Run a compose subcommand for ``project``; returns its combined output.
+
+    Raises EngineError: "auth_failed" or "pull_failed" when images cannot be fetched,
+    "start_failed" otherwise, "engine_down" when the engine does not answer.
+    """
+    command = _compose_command() + ["-p", project, "-f", str(compose_file), *args]
+    try:
+        proc = _run_cli(command, cwd=str(compose_file.parent))
+    except OSError as exc:
+        raise EngineError("internal", str(exc)) from exc
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode == 0:
+        return output
+    lowered = output.lower()
+    if "unauthorized" in lowered or "authentication required" in lowered:
+        raise EngineError("auth_failed", output)
+    if "manifest unknown" in lowered or "pull access denied" in lowered or "not found" in lowered:
+        raise EngineError("pull_failed", output)
+    if "connection refused" in lowered or "cannot connect to the docker daemon" in lowered:
+        raise EngineDown(output)
+    raise EngineError("start_failed", output)

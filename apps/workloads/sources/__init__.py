@@ -2,9 +2,11 @@
 from django.utils.translation import gettext_lazy as _
 
 from apps.workloads.sources.base import DeployContext, Pinned, Source, SpecError
+from apps.workloads.sources.compose import ComposeSource
+from apps.workloads.sources.git import GitSource
 from apps.workloads.sources.image import ImageSource
 
-SOURCES = {source.kind: source for source in (ImageSource(),)}
+SOURCES = {source.kind: source for source in (ImageSource(), ComposeSource(), GitSource())}
 
 
 class UnknownSource(LookupError):

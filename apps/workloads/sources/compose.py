@@ -1,0 +1,139 @@
+"""The compose source: a compose file run by `docker compose` or docker-compose 1.29."""
+import re
+
+import yaml
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.workloads import engine
+from apps.workloads.references import split_reference
+from apps.workloads.sources.base import LABEL_PREFIX, Pinned, Source, SpecError, workload_labels
+from apps.workloads.workdirs import content_hash, workdir, write_if_changed
+
+FIELDS = {"compose", "project"}
+COMPOSE_FILE = "docker-compose.yml"
+
+
+def sanitize_project_name(text):
+    """Compose's rules: lowercase letters, digits, '-', '_', starting with a letter or digit."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", (text or "").lower()).strip("-_")
+    return name or "tinyforge"
+
+
+class ComposeSource(Source):
+    kind = "compose"
+    label = gettext_lazy("Compose file")
+    schema_sample = {
+        "compose": "services:\n  web:\n    image: 127.0.0.1:5000/team/web:live\n"
+                   "    ports: ['127.0.0.1:8080:8080']\n  worker:\n"
+                   "    image: 127.0.0.1:5000/team/worker:live\n",
+        "project": "shop",
+    }
+
+    def validate(self, spec):
+        if not isinstance(spec, dict):
+            raise SpecError({"spec": _("The spec must be a JSON object.")})
+        errors = {key: _("Unknown field.") for key in spec if key not in FIELDS}
+        text = spec.get("compose")
+        if not isinstance(text, str) or not text.strip():
+            errors["compose"] = _("This field is required.")
+        else:
+            errors.update(_validate_compose(text))
+        project = spec.get("project")
+        if project is not None and not isinstance(project, str):
+            errors["project"] = _("Must be a string.")
+        if errors:
+            raise SpecError(errors)
+        return dict(spec)
+
+    def project(self, workload, spec):
+        return sanitize_project_name(spec.get("project") or f"tf-{workload.name}")
+
+    def deploy(self, ctx):
+        text = ctx.pinned["compose"] if ctx.pinned else ctx.spec["compose"]
+        services = ctx.pinned.get("services", {}) if ctx.pinned else {}
+        rendered = render(text, workload_labels(ctx.workload), services)
+        path = workdir(ctx.workload) / COMPOSE_FILE
+        if write_if_changed(path, rendered):
+            ctx.log(_("Wrote %(file)s (%(hash)s).") % {
+                "file": COMPOSE_FILE, "hash": content_hash(rendered)[:19]
+            })
+        project = self.project(ctx.workload, ctx.spec)
+        ctx.log(_("Running compose up for project %(project)s.") % {"project": project})
+        output = engine.compose(project, path, "up", "-d", "--remove-orphans")
+        for line in output.splitlines():
+            ctx.log(line)
+        return Pinned(ref=content_hash(text), detail={
+            "compose": text, "hash": content_hash(text), "project": project,
+            "services": self._running_images(ctx.workload),
+        })
+
+    def _running_images(self, workload):
+        """Per service: the image reference, image id and registry digest it runs now."""
+        pinned = {}
+        for container in self.reconcile(workload):
+            service = container.labels.get(LABEL_PREFIX + "service", container.name)
+            try:
+                repository = split_reference(container.image).repository
+            except ValueError:
+                repository = ""
+            info = engine.inspect_image(container.image_id)
+            digest = info.digest_for(repository) if info and repository else ""
+            pinned[service] = {
+                "image": f"{repository}@{digest}" if digest else container.image_id,
+                "image_id": container.image_id,
+                "digest": digest,
+            }
+        return pinned
+
+    def teardown(self, workload, volumes=False):
+        path = workdir(workload) / COMPOSE_FILE
+        if not path.exists():
+            return
+        args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+        engine.compose(self.project(workload, workload.spec), path, *args)
+
+    def reconcile(self, workload):
+        return engine.list_containers(workload_labels(workload))
+
+
+def _validate_compose(text):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return {"compose": _("Not valid YAML: %(error)s") % {"error": str(exc).splitlines()[0]}}
+    if not isinstance(data, dict) or not isinstance(data.get("services"), dict) or not (
+        data["services"]
+    ):
+        return {"compose": _("The compose file defines no services.")}
+    errors = {}
+    for name, service in data["services"].items():
+        if not isinstance(service, dict) or not (service.get("image") or service.get("build")):
+            errors[f"compose.services.{name}"] = _("A service needs an image or a build.")
+    return errors
+
+
+def render(text, labels, pinned_services=None):
+    """The compose file as run: TinyForge labels on every service, images pinned when replaying."""
+    data = yaml.safe_load(text)
+    for name, service in data["services"].items():
+        service["labels"] = {
+            **_labels_as_dict(service.get("labels")),
+            **labels,
+            LABEL_PREFIX + "service": str(name),
+        }
+        pin = (pinned_services or {}).get(name)
+        if pin and pin.get("image"):
+            service["image"] = pin["image"]
+    return yaml.safe_dump(data, sort_keys=True)
+
+
+def _labels_as_dict(labels):
+    if isinstance(labels, dict):
+        return {str(k): str(v) for k, v in labels.items()}
+    result = {}
+    for item in labels or []:
+        key, _sep, value = str(item).partition("=")
+        result[key] = value
+    return result
+
