@@ -88,10 +88,12 @@ def on_engine_error(request, exc):
 
 def _register_routers():
     from apps.deploys.api import router as deploys_router
+    from apps.deploys.trigger_api import router as triggers_router
     from apps.workloads.api import router as workloads_router
 
     api.add_router("/", workloads_router)
     api.add_router("/", deploys_router)
+    api.add_router("/", triggers_router)
 
 
 _register_routers()

@@ -3,15 +3,16 @@ from django.shortcuts import get_object_or_404
 from ninja import Router
 from ninja import Status as Reply
 
+from apps.deploys import replays
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
-from apps.deploys.schemas import DeployDetailOut, DeployOut
+from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn
 from apps.workloads.models import Workload
 from apps.workloads.schemas import ErrorOut
 from tinyforge.api import require_staff
 
 router = Router(tags=["deploys"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.post("/workloads/{workload_id}/deploy", response={202: DeployOut, **ERRORS})
@@ -24,3 +25,11 @@ def deploy_workload(request, workload_id: int):
 @router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **ERRORS})
 def get_deploy(request, deploy_id: int):
     return get_object_or_404(Deploy.objects.select_related("requested_by"), pk=deploy_id)
+
+
+@router.post("/workloads/{workload_id}/promote-from", response={202: DeployOut, **ERRORS})
+def promote_from(request, workload_id: int, payload: PromoteIn):
+    user = require_staff(request)
+    target = get_object_or_404(Workload, pk=workload_id)
+    source = get_object_or_404(Workload, pk=payload.source)
+    return Reply(202, replays.promote(target, source, user=user))

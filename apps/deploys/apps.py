@@ -6,3 +6,6 @@ class DeploysConfig(AppConfig):
     name = "apps.deploys"
     label = "deploys"
     verbose_name = _("Deploys")
+
+    def ready(self):
+        from apps.deploys import signals  # noqa: F401  (connects the schedule receivers)

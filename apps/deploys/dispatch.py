@@ -16,7 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.deploys.models import Deploy, Status
+from apps.deploys.models import Deploy, Reason, Status
+from apps.deploys.triggers import get_trigger_kind
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
@@ -28,13 +29,15 @@ from apps.workloads.sources.base import workload_labels
 log = logging.getLogger("tinyforge.deploys")
 
 
-def dispatch(workload, reason, *, user=None, enqueue=False, progress=None):
+def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigger=None,
+             rollback_of=None, promoted_from=None, chained_from=None):
     """Deploy ``workload`` for ``reason``; returns the Deploy row.
 
-    With ``enqueue`` the deploy runs on the task cluster and the row is returned still queued
-    (or finished, when the cluster runs tasks inline). Without it the deploy runs here and
-    ``progress`` (a callable taking one line) sees its log as it is written. Never raises for a
-    failed deploy: the row says what happened.
+    ``rollback_of`` / ``promoted_from`` (Deploy rows) make it replay that deploy's pinned
+    artifact instead of resolving the spec anew. With ``enqueue`` the deploy runs on the task
+    cluster and the row is returned still queued (or finished, when the cluster runs tasks
+    inline). Without it the deploy runs here and ``progress`` (a callable taking one line) sees
+    its log as it is written. Never raises for a failed deploy: the row says what happened.
     """
     deploy = Deploy.objects.create(
         workload=workload,
@@ -43,6 +46,10 @@ def dispatch(workload, reason, *, user=None, enqueue=False, progress=None):
         source_kind=workload.kind,
         spec_snapshot=workload.spec,
         env_snapshot=_env_snapshot(workload),
+        trigger=trigger,
+        rollback_of=rollback_of,
+        promoted_from=promoted_from,
+        chained_from=chained_from,
     )
     record_event(workload, "queued", _("Deploy #%(id)s queued (%(reason)s).") % {
         "id": deploy.pk, "reason": reason
@@ -107,6 +114,7 @@ def _run(deploy, write):
             env=workload.env_dict(),
             labels=workload_labels(workload, deploy.pk),
             log=write,
+            pinned=_replayed(deploy),
         )
         pinned = source.deploy(ctx)
     except EngineError as exc:
@@ -121,6 +129,32 @@ def _run(deploy, write):
     Deploy.objects.filter(pk=deploy.pk).update(pinned_ref=pinned.ref, pinned=pinned.detail)
     _refresh_index(workload, source, write)
     _finish(deploy, write, None, "")
+    _continue_chain(deploy, workload)
+
+
+def _replayed(deploy):
+    """The pinned artifact a rollback or promotion must run again, else None."""
+    origin = deploy.rollback_of or deploy.promoted_from
+    return dict(origin.pinned) if origin is not None else None
+
+
+def _continue_chain(deploy, workload):
+    # Cycles are refused when a chain is saved, so this recursion ends. Rolling back one
+    # workload must not roll its followers forward.
+    if deploy.reason == Reason.ROLLBACK:
+        return
+    for follower in workload.chain.all():
+        dispatch(follower, Reason.CHAIN, enqueue=True, chained_from=deploy,
+                 user=deploy.requested_by)
+
+
+def fire_trigger(trigger, user=None):
+    """Fan a trigger out: one dispatch per bound workload; returns the Deploy rows."""
+    reason = get_trigger_kind(trigger.kind).reason
+    return [
+        dispatch(workload, reason, user=user, enqueue=True, trigger=trigger)
+        for workload in trigger.workloads.order_by("pk")
+    ]
 
 
 def _refresh_index(workload, source, write):

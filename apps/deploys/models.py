@@ -3,8 +3,51 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.deploys.triggers import trigger_choices
 from apps.workloads.models import Workload
 from apps.workloads.secrets import EncryptedTextField
+
+
+def new_hook_token():
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class Trigger(models.Model):
+    """Something that starts deploys of the workloads bound to it (see apps.deploys.triggers)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=trigger_choices)
+    config = models.JSONField(_("configuration"), default=dict, blank=True)
+    secret = EncryptedTextField(_("secret"), blank=True)
+    token = models.CharField(_("hook token"), max_length=64, unique=True, default=new_hook_token,
+                             editable=False)
+    workloads = models.ManyToManyField(Workload, related_name="triggers", blank=True,
+                                       verbose_name=_("workloads"))
+    # What the trigger remembers between polls (e.g. the last digest a registry watch saw).
+    state = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("trigger")
+        verbose_name_plural = _("triggers")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """Delivery ids seen recently, so a replayed webhook dispatches nothing."""
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="deliveries")
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trigger", "delivery_id"],
+                                               name="delivery_unique_per_trigger")]
 
 
 class Status(models.TextChoices):
@@ -24,6 +67,7 @@ class Reason(models.TextChoices):
     CHAIN = "chain", _("chain")
     PROMOTE = "promote", _("promotion")
     ROLLBACK = "rollback", _("rollback")
+    WATCH = "watch", _("registry watch")
 
 
 # The fixed vocabulary of failures. The stored message is built from the code only, so no raw
@@ -67,6 +111,14 @@ class Deploy(models.Model):
     rollback_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         verbose_name=_("rollback of"),
+    )
+    trigger = models.ForeignKey(
+        Trigger, on_delete=models.SET_NULL, null=True, blank=True, related_name="deploys",
+        verbose_name=_("trigger"),
+    )
+    chained_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("chained from"),
     )
     promoted_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",

@@ -31,3 +31,7 @@ class DeployOut(Schema):
 
 class DeployDetailOut(DeployOut):
     log: str
+
+
+class PromoteIn(Schema):
+    source: int

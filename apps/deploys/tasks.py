@@ -1,9 +1,20 @@
 """django-q2 task targets: thin wrappers that find the row and hand it to the deploy code."""
-from apps.deploys.dispatch import execute
-from apps.deploys.models import Deploy, Status
+from apps.deploys.dispatch import execute, fire_trigger
+from apps.deploys.models import Deploy, Status, Trigger
+from apps.deploys.triggers import get_trigger_kind
 
 
 def run_deploy(deploy_id):
     deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
     if deploy is not None and deploy.status == Status.QUEUED:
         execute(deploy)
+
+
+def poll_trigger(trigger_id):
+    """A trigger's schedule came due: fire it when its kind says so (a cron always does)."""
+    trigger = Trigger.objects.filter(pk=trigger_id).first()
+    if trigger is None:
+        return []
+    fire = get_trigger_kind(trigger.kind).should_fire(trigger)
+    Trigger.objects.filter(pk=trigger.pk).update(state=trigger.state)
+    return [deploy.pk for deploy in fire_trigger(trigger)] if fire else []

@@ -41,7 +41,8 @@ def clean_spec(kind, spec):
         raise InvalidInput({f"spec.{key}": msg for key, msg in exc.errors.items()}) from None
 
 
-def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, **texts):
+def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, chain=None,
+                    **texts):
     """Create a workload with its env and volumes; raises InvalidInput or Conflict."""
     errors = {}
     if not isinstance(name, str) or not NAME_RE.match(name):
@@ -64,6 +65,8 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, **
                 name=name, kind=kind, spec=spec, ref_id=ref_id or None, **fields
             )
             _store_children(workload, env_rows, volume_rows)
+            if chain:
+                set_chain(workload, chain)
     except IntegrityError:
         message = _("A workload with this name or reference already exists.")
         raise Conflict("name", message) from None
@@ -104,6 +107,8 @@ def update_workload(workload, changes):
         if volume_rows is not None:
             workload.volumes.all().delete()
         _store_children(workload, env_rows or [], volume_rows or [])
+        if changes.get("chain") is not None:
+            set_chain(workload, changes["chain"])
     record_event(workload, "updated", _("Workload settings changed."))
     return workload
 
@@ -171,3 +176,29 @@ def _store_children(workload, env_rows, volume_rows):
     for row in env_rows + volume_rows:
         row.workload = workload
         row.save()
+
+
+def set_chain(workload, follower_ids):
+    """Set the workloads deployed after this one; raises InvalidInput for unknown ids or a
+    cycle (A -> B -> A would deploy forever)."""
+    followers = list(Workload.objects.filter(pk__in=follower_ids))
+    if len(followers) != len(set(follower_ids)):
+        raise InvalidInput({"chain": _("Unknown workload id in the chain.")})
+    for follower in followers:
+        if follower.pk == workload.pk or _reaches(follower, workload.pk):
+            raise InvalidInput({"chain": _("This chain would form a cycle through '%(name)s'.")
+                                % {"name": follower.name}})
+    workload.chain.set(followers)
+
+
+def _reaches(start, target_pk):
+    seen, stack = set(), [start.pk]
+    while stack:
+        pk = stack.pop()
+        if pk == target_pk:
+            return True
+        if pk not in seen:
+            seen.add(pk)
+            stack.extend(Workload.chain.through.objects.filter(from_workload_id=pk)
+                         .values_list("to_workload_id", flat=True))
+    return False

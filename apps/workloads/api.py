@@ -40,6 +40,7 @@ def workload_out(workload):
             "docker_id", "name", "service", "image", "digest", "state", "deploy_id"
         )),
         "last_deploy": last,
+        "chain": list(workload.chain.values_list("pk", flat=True)),
     }
 
 

@@ -30,6 +30,11 @@ class Workload(models.Model):
     spec = models.JSONField(_("spec"), default=dict, blank=True)
     title = models.CharField(_("title"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)
+    chain = models.ManyToManyField(
+        "self", symmetrical=False, related_name="chained_from", blank=True,
+        verbose_name=_("then deploy"),
+        help_text=_("Workloads to deploy after this one deploys successfully."),
+    )
     # The deploy that holds the per-workload lock (see apps.deploys.dispatch); null when free.
     lock_deploy_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lock_acquired_at = models.DateTimeField(null=True, blank=True, editable=False)

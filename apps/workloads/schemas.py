@@ -29,6 +29,7 @@ class WorkloadIn(Schema):
     description_ru: str | None = None
     env: list[EnvIn] = []
     volumes: list[VolumeIn] = []
+    chain: list[int] = Field([], description="Workload ids deployed after this one succeeds.")
 
 
 class WorkloadPatch(Schema):
@@ -42,6 +43,7 @@ class WorkloadPatch(Schema):
     description_ru: str | None = None
     env: list[EnvIn] | None = None
     volumes: list[VolumeIn] | None = None
+    chain: list[int] | None = None
 
 
 class EnvOut(Schema):
@@ -94,6 +96,7 @@ class WorkloadOut(Schema):
     volumes: list[VolumeOut]
     containers: list[ContainerOut]
     last_deploy: DeploySummary | None
+    chain: list[int]
     created_at: datetime
     updated_at: datetime
 
