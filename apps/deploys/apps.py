@@ -1,5 +1,19 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+# Created (idempotently, by name) after every migrate: Schedule.name is not unique.
+SCHEDULES = {
+    "tinyforge-reconcile": {"func": "apps.deploys.tasks.reconcile", "schedule_type": "I",
+                            "minutes": 1, "repeats": -1},
+}
+
+
+def ensure_schedules(sender, **kwargs):
+    from django_q.models import Schedule
+
+    for name, fields in SCHEDULES.items():
+        Schedule.objects.update_or_create(name=name, defaults=fields)
 
 
 class DeploysConfig(AppConfig):
@@ -9,3 +23,5 @@ class DeploysConfig(AppConfig):
 
     def ready(self):
         from apps.deploys import signals  # noqa: F401  (connects the schedule receivers)
+
+        post_migrate.connect(ensure_schedules, sender=self)

@@ -6,6 +6,8 @@ calls; nothing else should.
 """
 import json
 import logging
+import os
+import socket
 import time
 import traceback
 from datetime import timedelta
@@ -197,7 +199,8 @@ def acquire_lock(deploy, wait=None):
             taken = Workload.objects.filter(
                 Q(lock_deploy_id__isnull=True) | Q(lock_acquired_at__lt=stale),
                 pk=deploy.workload_id,
-            ).update(lock_deploy_id=deploy.pk, lock_acquired_at=timezone.now())
+            ).update(lock_deploy_id=deploy.pk, lock_acquired_at=timezone.now(),
+                     lock_owner=lock_owner())
         if taken:
             return True
         if time.monotonic() >= deadline:
@@ -207,5 +210,10 @@ def acquire_lock(deploy, wait=None):
 
 def release_lock(deploy):
     Workload.objects.filter(pk=deploy.workload_id, lock_deploy_id=deploy.pk).update(
-        lock_deploy_id=None, lock_acquired_at=None
+        lock_deploy_id=None, lock_acquired_at=None, lock_owner=""
     )
+
+
+def lock_owner():
+    """Who holds a lock: lets reconcile tell a live deploy from one whose worker died."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -18,3 +18,9 @@ def poll_trigger(trigger_id):
     fire = get_trigger_kind(trigger.kind).should_fire(trigger)
     Trigger.objects.filter(pk=trigger.pk).update(state=trigger.state)
     return [deploy.pk for deploy in fire_trigger(trigger)] if fire else []
+
+
+def reconcile():
+    from apps.deploys.reconcile import reconcile_all
+
+    return reconcile_all()

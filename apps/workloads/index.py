@@ -3,10 +3,12 @@ from apps.workloads.models import Container
 from apps.workloads.sources.base import LABEL_PREFIX
 
 
-def sync_index(workload, infos):
+def sync_index(workload, infos, keep_vanished=False):
     """Make ``workload``'s Container rows match ``infos`` (engine ContainerInfo list).
 
-    Returns (added, changed, removed) counts, so callers can report drift.
+    A row whose container is gone is deleted, or with ``keep_vanished`` kept and marked
+    "missing" (reconcile reports it; the next deploy clears it). Returns (added, changed,
+    removed) counts, so callers can report drift.
     """
     known = {row.docker_id: row for row in workload.containers.all()}
     added = changed = 0
@@ -19,9 +21,12 @@ def sync_index(workload, infos):
         elif any(getattr(row, key) != value for key, value in values.items()):
             Container.objects.filter(pk=row.pk).update(**values)
             changed += 1
-    removed = len(known)
-    if known:
-        Container.objects.filter(pk__in=[row.pk for row in known.values()]).delete()
+    gone = Container.objects.filter(pk__in=[row.pk for row in known.values()])
+    if keep_vanished:
+        gone = gone.exclude(state="missing")
+        removed = gone.update(state="missing")
+    else:
+        removed = gone.delete()[0]
     return added, changed, removed
 
 

@@ -38,6 +38,7 @@ class Workload(models.Model):
     # The deploy that holds the per-workload lock (see apps.deploys.dispatch); null when free.
     lock_deploy_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lock_acquired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    lock_owner = models.CharField(max_length=200, blank=True, editable=False)  # "host:pid"
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

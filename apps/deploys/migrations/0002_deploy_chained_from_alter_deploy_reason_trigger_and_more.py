@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('deploys', '0001_initial'),
-        ('workloads', '0002_workload_chain'),
+        ('workloads', '0002_chain_and_lock_owner'),
     ]
 
     operations = [

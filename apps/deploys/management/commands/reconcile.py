@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from apps.deploys.reconcile import reconcile_all
+
+
+class Command(BaseCommand):
+    help = "Bring the container index and the deploy ledger in line with the engine."
+
+    def handle(self, *args, **options):
+        result = reconcile_all()
+        self.stdout.write(_("Reconciled: %(drifted)s workload(s) drifted, %(interrupted)s "
+                            "deploy(s) interrupted, engine %(engine)s.") % result)
