@@ -158,6 +158,16 @@ TINYFORGE_WORK_DIR = Path(env_str("TINYFORGE_WORK_DIR", str(DATA_DIR / "work")))
 TINYFORGE_DEPLOY_TIMEOUT = env_int("TINYFORGE_DEPLOY_TIMEOUT", 900)
 # How long a freshly started container must stay up before the deploy counts it as started.
 TINYFORGE_START_GRACE = env_float("TINYFORGE_START_GRACE", 1.5)
+# Ledger entries kept per workload (the entry of what runs now is always kept).
+TINYFORGE_HISTORY_LIMIT = max(1, env_int("TINYFORGE_HISTORY_LIMIT", 30))
+# Rollback targets per workload whose images cleanup_images never removes.
+TINYFORGE_KEEP_ROLLBACK_IMAGES = max(1, env_int("TINYFORGE_KEEP_ROLLBACK_IMAGES", 5))
+# Snapshot a workload's volumes before each deploy (a workload may override it).
+TINYFORGE_AUTO_BACKUP = env_bool("TINYFORGE_AUTO_BACKUP", False)
+TINYFORGE_BACKUP_DIR = Path(env_str("TINYFORGE_BACKUP_DIR", str(DATA_DIR / "backups")))
+TINYFORGE_BACKUPS_KEEP = max(1, env_int("TINYFORGE_BACKUPS_KEEP", 5))
+# After a deploy goes live, how long an auto-rollback workload is watched for health.
+TINYFORGE_HEALTH_GRACE = env_int("TINYFORGE_HEALTH_GRACE", 60)
 
 # --- django-q2 (ORM broker: no extra service on a laptop) ---
 Q_CLUSTER = {
@@ -172,6 +182,23 @@ Q_CLUSTER = {
     "poll": 0.5,
     "label": "Django Q2",
 }
+
+# --- Metrics ---
+# Seconds between samples of every running container and of the host (at least 5).
+TINYFORGE_STATS_INTERVAL = max(5, env_int("TINYFORGE_STATS_INTERVAL", 15))
+# auto: cgroup files when the engine is local and they are readable, else the stats API.
+TINYFORGE_STATS_READER = env_str("TINYFORGE_STATS_READER", "auto")  # auto | cgroup | api
+# Stats API calls in flight at once (each waits for the daemon's 1-second collector tick).
+TINYFORGE_STATS_API_CONCURRENCY = env_int("TINYFORGE_STATS_API_CONCURRENCY", 320)
+TINYFORGE_STATS_CGROUP_ROOT = env_str("TINYFORGE_STATS_CGROUP_ROOT", "/sys/fs/cgroup")
+TINYFORGE_STATS_PROC_ROOT = env_str("TINYFORGE_STATS_PROC_ROOT", "/proc")
+TINYFORGE_STATS_RAW_HOURS = env_int("TINYFORGE_STATS_RAW_HOURS", 24)
+TINYFORGE_STATS_MINUTE_DAYS = env_int("TINYFORGE_STATS_MINUTE_DAYS", 7)
+TINYFORGE_STATS_HOUR_DAYS = env_int("TINYFORGE_STATS_HOUR_DAYS", 90)
+# Rows one prune batch may delete; each batch is its own short transaction.
+TINYFORGE_STATS_PRUNE_BATCH = env_int("TINYFORGE_STATS_PRUNE_BATCH", 5000)
+# Clients allowed to read /metrics without a staff token (IPs or CIDRs, comma-separated).
+TINYFORGE_METRICS_ALLOW = env_list("TINYFORGE_METRICS_ALLOW", [])
 
 LOGIN_URL = "admin:login"
 

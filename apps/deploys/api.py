@@ -2,11 +2,12 @@
 from django.shortcuts import get_object_or_404
 from ninja import Router
 from ninja import Status as Reply
+from ninja.pagination import PageNumberPagination, paginate
 
 from apps.deploys import replays
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
-from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn
+from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn, RollbackIn
 from apps.workloads.models import Workload
 from apps.workloads.schemas import ErrorOut
 from tinyforge.api import require_staff
@@ -33,3 +34,20 @@ def promote_from(request, workload_id: int, payload: PromoteIn):
     target = get_object_or_404(Workload, pk=workload_id)
     source = get_object_or_404(Workload, pk=payload.source)
     return Reply(202, replays.promote(target, source, user=user))
+
+
+@router.post("/workloads/{workload_id}/rollback", response={202: DeployOut, **ERRORS})
+def rollback(request, workload_id: int, payload: RollbackIn = None):
+    user = require_staff(request)
+    workload = get_object_or_404(Workload, pk=workload_id)
+    payload = payload or RollbackIn()
+    target = get_object_or_404(Deploy, pk=payload.deploy_id) if payload.deploy_id else None
+    return Reply(202, replays.rollback(workload, target=target, user=user,
+                                       restore_config=payload.restore_config))
+
+
+@router.get("/workloads/{workload_id}/deploys", response=list[DeployOut])
+@paginate(PageNumberPagination, page_size=20)
+def workload_deploys(request, workload_id: int):
+    workload = get_object_or_404(Workload, pk=workload_id)
+    return workload.deploys.select_related("requested_by").order_by("-id")

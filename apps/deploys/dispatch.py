@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.deploys.ledger import prune_ledger
 from apps.deploys.models import Deploy, Reason, Status
 from apps.deploys.triggers import get_trigger_kind
 from apps.workloads.engine import EngineError
@@ -183,6 +184,7 @@ def _finish(deploy, write, code, raw_error):
     Deploy.objects.filter(pk=deploy.pk).update(
         status=status, error_code=code or "", finished_at=timezone.now()
     )
+    prune_ledger(workload)
 
 
 def acquire_lock(deploy, wait=None):

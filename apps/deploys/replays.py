@@ -1,18 +1,52 @@
-"""Deploys that run an artifact again instead of resolving the spec: promotion (and rollback).
+"""Deploys that run an artifact again instead of resolving the spec: rollback and promotion.
 
 Each checks its guards, then calls dispatch — still the only place a deploy starts."""
+import json
+
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from apps.deploys.dispatch import dispatch
+from apps.deploys.ledger import artifact_available, current_deploy, previous_target
 from apps.deploys.models import Reason, Status
 from apps.workloads.actions import Conflict
+from apps.workloads.models import EnvVar
 
 
-def current_deploy(workload):
-    """The ledger entry of what the workload runs now, or None when nothing runs."""
-    if not workload.containers.filter(state="running").exists():
-        return None
-    return workload.deploys.filter(status=Status.SUCCEEDED).order_by("-id").first()
+def rollback(workload, *, target=None, restore_config=False, user=None, enqueue=True):
+    """Replay ``target`` (a Deploy; default: the previous successful entry) on ``workload``.
+
+    Raises Conflict for an entry of another workload, a failed entry, no earlier entry, or an
+    artifact that is gone and cannot be pulled again.
+    """
+    target = target or previous_target(workload)
+    if target is None:
+        raise Conflict("deploy_id", _("There is no earlier successful deploy to roll back to."))
+    if target.workload_id != workload.pk:
+        raise Conflict("deploy_id", _("Deploy #%(id)s belongs to another workload.")
+                       % {"id": target.pk})
+    if target.status != Status.SUCCEEDED or not target.pinned:
+        raise Conflict("deploy_id", _("Deploy #%(id)s did not succeed; only successful deploys "
+                                      "can be rolled back to.") % {"id": target.pk})
+    if not artifact_available(target):
+        raise Conflict("deploy_id", _("The artifact of deploy #%(id)s is gone and cannot be "
+                                      "pulled again.") % {"id": target.pk})
+    if restore_config:
+        restore_snapshot(workload, target)
+    return dispatch(workload, Reason.ROLLBACK, user=user, enqueue=enqueue, rollback_of=target)
+
+
+def restore_snapshot(workload, deploy):
+    """Put the spec and env recorded with ``deploy`` back on the workload."""
+    rows = json.loads(deploy.env_snapshot or "[]")
+    with transaction.atomic():
+        workload.spec = deploy.spec_snapshot
+        workload.save(update_fields=["spec", "updated_at"])
+        workload.env_vars.all().delete()
+        EnvVar.objects.bulk_create([
+            EnvVar(workload=workload, key=r["key"], value=r["value"], secret=r["secret"])
+            for r in rows
+        ])
 
 
 def promote(target, source, user=None, enqueue=True):

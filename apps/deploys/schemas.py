@@ -10,11 +10,15 @@ class DeployOut(Schema):
     status: str
     reason: str
     requested_by: str | None
+    trigger_id: int | None
     source_kind: str
     pinned_ref: str
     pinned: dict[str, Any]
     error_code: str
     error_message: str
+    rollback_of_id: int | None
+    promoted_from_id: int | None
+    chained_from_id: int | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -35,3 +39,8 @@ class DeployDetailOut(DeployOut):
 
 class PromoteIn(Schema):
     source: int
+
+
+class RollbackIn(Schema):
+    deploy_id: int | None = None
+    restore_config: bool = False

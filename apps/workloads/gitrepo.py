@@ -46,3 +46,11 @@ def checkout(dest, commit):
 
 def commit_subject(dest, commit):
     return _git("log", "-1", "--format=%s", commit, cwd=dest)
+
+
+def has_commit(dest, commit):
+    if not commit or not (dest / ".git").exists():
+        return False
+    proc = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=dest,
+                          capture_output=True, env={**os.environ, **GIT_ENV})
+    return proc.returncode == 0

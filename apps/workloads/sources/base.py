@@ -68,6 +68,10 @@ class Source:
       (named volumes are kept). Raises ``EngineError`` when the engine cannot do it.
     - ``reconcile(workload) -> list[ContainerInfo]``: the workload's containers as the engine sees
       them now, for the container index. Raises ``EngineError``.
+    - ``available(workload, pinned) -> bool``: whether a deploy's pinned artifact can run again
+      (present locally, pullable by digest, or rebuildable). Never raises.
+    - ``artifact_images(pinned) -> set[str]``: the local image ids a pinned artifact uses, so
+      image cleanup can keep rollback targets.
     """
 
     kind = ""
@@ -85,3 +89,9 @@ class Source:
 
     def reconcile(self, workload):
         raise NotImplementedError
+
+    def available(self, workload, pinned):
+        return bool(pinned)
+
+    def artifact_images(self, pinned):
+        return {pinned["image_id"]} if pinned.get("image_id") else set()

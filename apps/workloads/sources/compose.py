@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from apps.workloads import engine
 from apps.workloads.references import split_reference
 from apps.workloads.sources.base import LABEL_PREFIX, Pinned, Source, SpecError, workload_labels
+from apps.workloads.sources.image import image_available
 from apps.workloads.workdirs import content_hash, workdir, write_if_changed
 
 FIELDS = {"compose", "project"}
@@ -85,6 +86,16 @@ class ComposeSource(Source):
                 "digest": digest,
             }
         return pinned
+
+    def available(self, workload, pinned):
+        services = pinned.get("services") or {}
+        return bool(pinned.get("compose")) and all(
+            image_available(pin) for pin in services.values()
+        )
+
+    def artifact_images(self, pinned):
+        return {pin["image_id"] for pin in (pinned.get("services") or {}).values()
+                if pin.get("image_id")}
 
     def teardown(self, workload, volumes=False):
         path = workdir(workload) / COMPOSE_FILE

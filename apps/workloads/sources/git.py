@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.workloads import engine, gitrepo
+from apps.workloads.engine import EngineError
 from apps.workloads.sources import runner
 from apps.workloads.sources.base import Pinned, Source, SpecError, workload_labels
 from apps.workloads.workdirs import workdir
@@ -80,6 +81,15 @@ class GitSource(Source):
             log=ctx.log,
         )
         return commit, image
+
+    def available(self, workload, pinned):
+        """The built image is present, or the commit is still in the checkout to rebuild."""
+        try:
+            if engine.inspect_image(pinned.get("image_id", "")) is not None:
+                return True
+            return gitrepo.has_commit(workdir(workload) / "repo", pinned.get("commit", ""))
+        except EngineError:
+            return False
 
     def teardown(self, workload):
         for container in runner.current_containers(workload):

@@ -87,12 +87,29 @@ class ImageSource(Source):
         detail = {"image": image, "image_id": info.id, "digest": digest, "tag": ref.tag}
         return Pinned(ref=digest or info.id, detail=detail)
 
+    def available(self, workload, pinned):
+        return image_available(pinned)
+
     def teardown(self, workload):
         for container in runner.current_containers(workload):
             engine.remove_container(container.id)
 
     def reconcile(self, workload):
         return runner.current_containers(workload)
+
+
+def image_available(pinned):
+    """Present locally, or pullable again by its digest."""
+    image = pinned.get("image", "")
+    try:
+        if pinned.get("image_id") and engine.inspect_image(pinned["image_id"]) is not None:
+            return True
+        if not pinned.get("digest") or "@" not in image:
+            return False
+        engine.registry_digest(image, registry_auth(split_reference(image).registry))
+        return True
+    except (EngineError, ValueError):
+        return False
 
 
 def registry_auth(registry):

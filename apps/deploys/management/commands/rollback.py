@@ -1,0 +1,35 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from apps.deploys.management.commands.deploy import find_workload
+from apps.deploys.models import Deploy, Status
+from apps.deploys.replays import rollback
+from apps.workloads.actions import Conflict
+
+
+class Command(BaseCommand):
+    help = "Roll a workload back to an earlier successful deploy (default: the previous one)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workload", help="workload name or id")
+        parser.add_argument("--to", type=int, dest="deploy_id", help="the deploy id to replay")
+        parser.add_argument("--restore-config", action="store_true",
+                            help="also restore that deploy's spec and env")
+
+    def handle(self, *args, **options):
+        workload = find_workload(options["workload"])
+        target = None
+        if options["deploy_id"]:
+            target = Deploy.objects.filter(pk=options["deploy_id"]).first()
+            if target is None:
+                raise CommandError(_("No deploy #%(id)s.") % {"id": options["deploy_id"]})
+        try:
+            deploy = rollback(workload, target=target, enqueue=False,
+                              restore_config=options["restore_config"])
+        except Conflict as exc:
+            raise CommandError(exc.message) from None
+        if deploy.status != Status.SUCCEEDED:
+            raise CommandError(_("Rollback #%(id)s failed: %(code)s — %(message)s") % {
+                "id": deploy.pk, "code": deploy.error_code, "message": deploy.error_message})
+        self.stdout.write(_("Rolled back to deploy #%(target)s: running %(ref)s.") % {
+            "target": deploy.rollback_of_id, "ref": deploy.pinned_ref})
