@@ -99,9 +99,12 @@ def execute(deploy, progress=None):
         _finish(deploy, write, "timeout", _("Another deploy of this workload is still running."))
         return
     try:
-        _run(deploy, write)
+        succeeded = _run(deploy, write)
     finally:
         release_lock(deploy)
+    if succeeded:  # follow-ups start only once the lock is free (a rollback needs it)
+        _continue_chain(deploy, deploy.workload)
+        _watch_health(deploy, deploy.workload)
 
 
 def _run(deploy, write):
@@ -132,13 +135,21 @@ def _run(deploy, write):
     Deploy.objects.filter(pk=deploy.pk).update(pinned_ref=pinned.ref, pinned=pinned.detail)
     _refresh_index(workload, source, write)
     _finish(deploy, write, None, "")
-    _continue_chain(deploy, workload)
+    return True
 
 
 def _replayed(deploy):
     """The pinned artifact a rollback or promotion must run again, else None."""
     origin = deploy.rollback_of or deploy.promoted_from
     return dict(origin.pinned) if origin is not None else None
+
+
+def _watch_health(deploy, workload):
+    spec = workload.spec
+    if deploy.reason != Reason.ROLLBACK and spec.get("auto_rollback") and spec.get("healthcheck"):
+        from django_q.tasks import async_task
+
+        async_task("apps.deploys.tasks.watch_health", deploy.pk, task_name=f"watch-{deploy.pk}")
 
 
 def _continue_chain(deploy, workload):

@@ -62,3 +62,27 @@ def promote(target, source, user=None, enqueue=True):
         raise Conflict("source", _("Workload '%(name)s' runs nothing to promote.")
                        % {"name": source.name})
     return dispatch(target, Reason.PROMOTE, user=user, enqueue=enqueue, promoted_from=origin)
+
+
+def watch_and_roll_back(deploy):
+    """Probe ``deploy``'s container for TINYFORGE_HEALTH_GRACE seconds; when it turns
+    unhealthy, roll back to the previous version. Returns the rollback Deploy or None."""
+    from django.conf import settings
+
+    from apps.workloads import health
+    from apps.workloads.events import record_event
+
+    container = deploy.workload.containers.filter(deploy_id=deploy.pk).first()
+    check = (deploy.spec_snapshot or {}).get("healthcheck")
+    if container is None or not check:
+        return None
+    check = {**health.DEFAULTS, **check}
+    if health.watch(container.docker_id, check, settings.TINYFORGE_HEALTH_GRACE):
+        return None
+    record_event(deploy.workload, "unhealthy", _(
+        "Deploy #%(id)s turned unhealthy after going live; rolling back.") % {"id": deploy.pk})
+    try:
+        return rollback(deploy.workload, enqueue=False, restore_config=True)
+    except Conflict as exc:
+        record_event(deploy.workload, "unhealthy", exc.message)
+        return None

@@ -24,3 +24,11 @@ def reconcile():
     from apps.deploys.reconcile import reconcile_all
 
     return reconcile_all()
+
+
+def watch_health(deploy_id):
+    """Watch a freshly live auto-rollback deploy for the grace period; roll back if it sickens."""
+    from apps.deploys.replays import watch_and_roll_back
+
+    deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
+    return watch_and_roll_back(deploy) if deploy is not None else None

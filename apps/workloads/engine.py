@@ -325,3 +325,139 @@ def compose(project, compose_file, *args):
     if "connection refused" in lowered or "cannot connect to the docker daemon" in lowered:
         raise EngineDown(output)
     raise EngineError("start_failed", output)
+
+
+# --- Metrics: what the sampler needs from the engine -----------------------------------------
+# The stats API is slow per call (the daemon answers at its next 1-second collector tick), so it
+# runs many calls at once on a client of its own whose connection pool matches the concurrency.
+
+_stats_clients = {}
+_stats_pools = {}
+
+
+def engine_is_local():
+    """True when the engine runs on this machine (a unix socket), so its cgroups are readable."""
+    host = settings.DOCKER_HOST
+    return not host or host.startswith("unix://")
+
+
+def _stats_client(concurrency):
+    with _client_lock:
+        client = _stats_clients.get(concurrency)
+        if client is None:
+            kwargs = {"timeout": 30, "max_pool_size": concurrency}
+            try:
+                if settings.DOCKER_HOST:
+                    client = docker.DockerClient(base_url=settings.DOCKER_HOST, **kwargs)
+                else:
+                    client = docker.from_env(**kwargs)
+            except (DockerException, requests.exceptions.RequestException) as exc:
+                raise EngineDown(str(exc)) from exc
+            _stats_clients[concurrency] = client
+        return client
+
+
+def _stats_pool(concurrency):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _client_lock:
+        pool = _stats_pools.get(concurrency)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tf-stats")
+            _stats_pools[concurrency] = pool
+        return pool
+
+
+def _forget_stats_client(concurrency):
+    with _client_lock:
+        _stats_clients.pop(concurrency, None)
+
+
+def running_container_ids(labels):
+    """Ids of running containers carrying every label in ``labels`` ({key: value or None}).
+
+    One list call without per-container inspects. Raises EngineDown.
+    """
+    filters = [f"{k}={v}" if v is not None else k for k, v in labels.items()]
+    with _translate_errors("internal"):
+        found = _get_client().api.containers(filters={"label": filters, "status": "running"})
+        return [item["Id"] for item in found]
+
+
+def container_pids(ids):
+    """{id: host pid} for those of ``ids`` that are running (one inspect each).
+
+    Raises EngineDown.
+    """
+    pids = {}
+    with _translate_errors("internal"):
+        api = _get_client().api
+        for container_id in ids:
+            try:
+                state = api.inspect_container(container_id).get("State") or {}
+            except NotFound:
+                continue
+            if state.get("Running") and state.get("Pid"):
+                pids[container_id] = int(state["Pid"])
+    return pids
+
+
+def engine_memory_total():
+    """The engine host's total memory in bytes (what the stats API reports as "no limit")."""
+    with _translate_errors("internal"):
+        return int(_get_client().info().get("MemTotal") or 0)
+
+
+def container_stats(ids, one_shot=True, concurrency=64):
+    """{id: raw stats dict} from the Docker stats API, ``concurrency`` calls in flight at once.
+
+    ``one_shot`` asks for a single reading without the daemon's second "pre-CPU" tick, so
+    ``precpu_stats`` is empty and CPU % must come from two calls. Containers that vanished are
+    left out. Raises EngineDown when the engine cannot be reached.
+    """
+    ids = list(ids)
+    if not ids:
+        return {}
+    concurrency = max(1, min(concurrency, len(ids)))
+    api = _stats_client(concurrency).api
+
+    def one(container_id):
+        try:
+            return container_id, api.stats(container_id, stream=False, one_shot=one_shot)
+        except NotFound:
+            return container_id, None
+
+    try:
+        results = list(_stats_pool(concurrency).map(one, ids))
+    except requests.exceptions.ConnectionError as exc:
+        _forget_stats_client(concurrency)
+        raise EngineDown(str(exc)) from exc
+    except (APIError, DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError("internal", str(exc)) from exc
+    return {container_id: stats for container_id, stats in results if stats}
+
+
+def exec_in(container_id, command, timeout=10):
+    """Run ``command`` inside a running container; returns its exit code (None on timeout).
+
+    Raises EngineError("health_failed") when the command cannot be started at all.
+    """
+    with _translate_errors("health_failed"):
+        api = _get_client().api
+        exec_id = api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
+        api.exec_start(exec_id, socket=False)
+        return api.exec_inspect(exec_id).get("ExitCode")
+
+
+def published_port(container_id, container_port):
+    """The host port a container port is published on (loopback-reachable), or None."""
+    with _translate_errors("internal"):
+        try:
+            container = _get_client().containers.get(container_id)
+        except NotFound:
+            return None
+        bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        for binding in bindings.get(f"{container_port}/tcp") or []:
+            if binding.get("HostIp") in ("", "0.0.0.0", "127.0.0.1") and binding.get("HostPort"):
+                return int(binding["HostPort"])
+        return None

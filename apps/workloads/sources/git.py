@@ -10,8 +10,7 @@ from apps.workloads.sources import runner
 from apps.workloads.sources.base import Pinned, Source, SpecError, workload_labels
 from apps.workloads.workdirs import workdir
 
-FIELDS = {"repo", "ref", "dockerfile", "context", "build_args", "command", "ports", "restart",
-          "limits"}
+FIELDS = {"repo", "ref", "dockerfile", "context", "build_args"} | runner.RUN_FIELDS
 
 
 class GitSource(Source):

@@ -8,7 +8,7 @@ from apps.workloads.references import split_reference
 from apps.workloads.sources import runner
 from apps.workloads.sources.base import Pinned, Source, SpecError
 
-FIELDS = {"image", "local", "command", "ports", "restart", "limits"}
+FIELDS = {"image", "local"} | runner.RUN_FIELDS
 
 
 class ImageSource(Source):

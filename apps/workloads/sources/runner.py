@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from apps.workloads import engine
+from apps.workloads import engine, health
 from apps.workloads.engine import EngineError
 from apps.workloads.sources.base import LABEL_PREFIX, workload_labels
 
@@ -18,6 +18,7 @@ _PORT_RE = re.compile(
 )
 _MEMORY_RE = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
 RUN_DEFAULTS = {"command": None, "ports": [], "restart": "unless-stopped", "limits": {}}
+RUN_FIELDS = {"command", "ports", "restart", "limits", "healthcheck", "auto_rollback"}
 
 
 def validate_run_options(spec, errors):
@@ -47,6 +48,7 @@ def validate_run_options(spec, errors):
             "choices": ", ".join(RESTART_POLICIES)
         }
     _validate_limits(spec, errors)
+    health.validate_healthcheck(spec, errors)
     for key, default in RUN_DEFAULTS.items():
         spec.setdefault(key, default)
 
@@ -129,6 +131,8 @@ def replace_container(ctx, image, service=""):
     try:
         engine.start(new_id)
         _await_running(new_id)
+        if spec.get("healthcheck"):
+            health.await_healthy(new_id, spec["healthcheck"], ctx.log)
     except EngineError:
         engine.remove_container(new_id)
         for container in stopped:
