@@ -147,7 +147,8 @@ class ImagePublisher:
     def publish(self, repository, version, tag="live"):
         """Build version ``version`` as ``repository:tag``, push it, return its digest."""
         ref = f"{repository}:{tag}"
-        dockerlab.build_web_image(ref, version, self.tmpdir)
+        # The repository in the page makes every test's image its own (no shared image ids).
+        dockerlab.build_web_image(ref, f"{version} [{repository}]", self.tmpdir)
         self.built.append(ref)
         return dockerlab.push(ref, self.docker_config)
 

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 SCHEDULES = {
     "tinyforge-reconcile": {"func": "apps.deploys.tasks.reconcile", "schedule_type": "I",
                             "minutes": 1, "repeats": -1},
+    "tinyforge-cleanup-images": {"func": "apps.deploys.tasks.cleanup_images",
+                                 "schedule_type": "D", "repeats": -1},
 }
 
 

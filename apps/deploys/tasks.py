@@ -32,3 +32,10 @@ def watch_health(deploy_id):
 
     deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
     return watch_and_roll_back(deploy) if deploy is not None else None
+
+
+def cleanup_images():
+    from apps.deploys.cleanup import cleanup_images as run_cleanup
+
+    removed, _kept = run_cleanup()
+    return len(removed)

@@ -461,3 +461,17 @@ def published_port(container_id, container_port):
             if binding.get("HostIp") in ("", "0.0.0.0", "127.0.0.1") and binding.get("HostPort"):
                 return int(binding["HostPort"])
         return None
+
+
+def list_images(labels):
+    """Local images carrying every label in ``labels`` ({key: value})."""
+    filters = [f"{k}={v}" for k, v in labels.items()]
+    with _translate_errors("internal"):
+        return [_image_info(image) for image in _get_client().images.list(
+            filters={"label": filters})]
+
+
+def images_in_use():
+    """Image ids used by any container on the engine, whatever its state."""
+    with _translate_errors("internal"):
+        return {c.attrs.get("Image", "") for c in _get_client().containers.list(all=True)}
