@@ -43,7 +43,8 @@ def rollback(request, workload_id: int, payload: RollbackIn = None):
     payload = payload or RollbackIn()
     target = get_object_or_404(Deploy, pk=payload.deploy_id) if payload.deploy_id else None
     return Reply(202, replays.rollback(workload, target=target, user=user,
-                                       restore_config=payload.restore_config))
+                                       restore_config=payload.restore_config,
+                                       with_data=payload.with_data))
 
 
 @router.get("/workloads/{workload_id}/deploys", response=list[DeployOut])

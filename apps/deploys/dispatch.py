@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.deploys.backups import backup_before_deploy
 from apps.deploys.ledger import prune_ledger
 from apps.deploys.models import Deploy, Reason, Status
 from apps.deploys.triggers import get_trigger_kind
@@ -111,6 +112,7 @@ def _run(deploy, write):
     workload = Workload.objects.get(pk=deploy.workload_id)
     Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
     write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
+    _backup(deploy, workload, write)
     try:
         source = get_source(workload.kind)
         ctx = DeployContext(
@@ -136,6 +138,13 @@ def _run(deploy, write):
     _refresh_index(workload, source, write)
     _finish(deploy, write, None, "")
     return True
+
+
+def _backup(deploy, workload, write):
+    backup = backup_before_deploy(deploy, workload)
+    if backup is not None:
+        write(_("Pre-deploy backup #%(id)s: %(status)s %(reason)s") % {
+            "id": backup.pk, "status": backup.status, "reason": backup.reason})
 
 
 def _replayed(deploy):

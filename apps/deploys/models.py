@@ -146,3 +146,31 @@ class Deploy(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class Backup(models.Model):
+    """A compressed snapshot of a workload's volumes, taken before a deploy."""
+
+    class State(models.TextChoices):
+        OK = "ok", _("ok")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="backups",
+                                 verbose_name=_("workload"))
+    deploy = models.ForeignKey(Deploy, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="backups", verbose_name=_("deploy"))
+    status = models.CharField(_("status"), max_length=16, choices=State.choices)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    path = models.CharField(_("path"), max_length=500, blank=True)
+    size = models.BigIntegerField(_("size"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("backup")
+        verbose_name_plural = _("backups")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.workload.name} {self.status}"

@@ -6,19 +6,42 @@ import json
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from apps.deploys.backups import restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import artifact_available, current_deploy, previous_target
-from apps.deploys.models import Reason, Status
+from apps.deploys.models import Backup, Reason, Status
 from apps.workloads.actions import Conflict
+from apps.workloads.events import record_event
 from apps.workloads.models import EnvVar
 
 
-def rollback(workload, *, target=None, restore_config=False, user=None, enqueue=True):
+def rollback(workload, *, target=None, restore_config=False, with_data=False, user=None,
+             enqueue=True):
     """Replay ``target`` (a Deploy; default: the previous successful entry) on ``workload``.
 
-    Raises Conflict for an entry of another workload, a failed entry, no earlier entry, or an
-    artifact that is gone and cannot be pulled again.
+    ``with_data`` also restores the volume backup taken before the deploy being rolled back
+    (so it runs inline). Raises Conflict for an entry of another workload, a failed entry, no
+    earlier entry, an artifact that is gone and cannot be pulled again, or (with data) no
+    backup to restore.
     """
+    backup = _backup_to_restore(workload) if with_data else None
+    deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data)
+    if backup is not None and deploy.status == Status.SUCCEEDED:
+        restore_backup(backup)
+        record_event(workload, "restored", _("Backup #%(id)s restored after rollback #%(deploy)s.")
+                     % {"id": backup.pk, "deploy": deploy.pk})
+    return deploy
+
+
+def _backup_to_restore(workload):
+    current = current_deploy(workload)
+    backup = current.backups.filter(status=Backup.State.OK).first() if current else None
+    if backup is None:
+        raise Conflict("with_data", _("There is no backup taken before the running deploy."))
+    return backup
+
+
+def _rollback(workload, target, restore_config, user, enqueue):
     target = target or previous_target(workload)
     if target is None:
         raise Conflict("deploy_id", _("There is no earlier successful deploy to roll back to."))
@@ -70,7 +93,6 @@ def watch_and_roll_back(deploy):
     from django.conf import settings
 
     from apps.workloads import health
-    from apps.workloads.events import record_event
 
     container = deploy.workload.containers.filter(deploy_id=deploy.pk).first()
     check = (deploy.spec_snapshot or {}).get("healthcheck")

@@ -44,3 +44,4 @@ class PromoteIn(Schema):
 class RollbackIn(Schema):
     deploy_id: int | None = None
     restore_config: bool = False
+    with_data: bool = False

@@ -475,3 +475,14 @@ def images_in_use():
     """Image ids used by any container on the engine, whatever its state."""
     with _translate_errors("internal"):
         return {c.attrs.get("Image", "") for c in _get_client().containers.list(all=True)}
+
+
+def volume_mountpoint(name):
+    """Where a named volume's data lives on this host, or None (missing, or engine remote)."""
+    if not engine_is_local():
+        return None
+    with _translate_errors("internal"):
+        try:
+            return _get_client().volumes.get(name).attrs.get("Mountpoint")
+        except NotFound:
+            return None

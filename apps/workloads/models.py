@@ -30,6 +30,10 @@ class Workload(models.Model):
     spec = models.JSONField(_("spec"), default=dict, blank=True)
     title = models.CharField(_("title"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)
+    auto_backup = models.BooleanField(
+        _("back up volumes before each deploy"), null=True, blank=True,
+        help_text=_("Empty: follow the TINYFORGE_AUTO_BACKUP setting."),
+    )
     chain = models.ManyToManyField(
         "self", symmetrical=False, related_name="chained_from", blank=True,
         verbose_name=_("then deploy"),

@@ -15,6 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--to", type=int, dest="deploy_id", help="the deploy id to replay")
         parser.add_argument("--restore-config", action="store_true",
                             help="also restore that deploy's spec and env")
+        parser.add_argument("--with-data", action="store_true",
+                            help="also restore the volume backup taken before the running deploy")
 
     def handle(self, *args, **options):
         workload = find_workload(options["workload"])
@@ -25,7 +27,8 @@ class Command(BaseCommand):
                 raise CommandError(_("No deploy #%(id)s.") % {"id": options["deploy_id"]})
         try:
             deploy = rollback(workload, target=target, enqueue=False,
-                              restore_config=options["restore_config"])
+                              restore_config=options["restore_config"],
+                              with_data=options["with_data"])
         except Conflict as exc:
             raise CommandError(exc.message) from None
         if deploy.status != Status.SUCCEEDED:

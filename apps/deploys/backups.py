@@ -1,0 +1,141 @@
+"""Pre-deploy volume backups and their restore.
+
+Backups are fail-open: whatever goes wrong is recorded on a Backup row (status and reason) and
+the deploy goes on. Named volumes are read at their host mount point, so backups need a local
+engine; with a remote one they are skipped, with that reason.
+"""
+import hashlib
+import logging
+import shutil
+import tarfile
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.deploys.models import Backup
+from apps.workloads import engine
+from apps.workloads.engine import EngineError
+from apps.workloads.secrets import known_secret_values, mask
+from apps.workloads.sources.base import workload_labels
+
+log = logging.getLogger("tinyforge.backups")
+
+
+class BackupError(Exception):
+    pass
+
+
+def backup_enabled(workload):
+    if workload.auto_backup is not None:
+        return workload.auto_backup
+    return settings.TINYFORGE_AUTO_BACKUP
+
+
+def backup_before_deploy(deploy, workload):
+    """Snapshot the workload's volumes for ``deploy`` when backups are on; never raises."""
+    if not backup_enabled(workload):
+        return None
+    try:
+        backup = _snapshot(deploy, workload)
+    except Exception as exc:  # fail-open: a backup problem must never block the deploy
+        reason = mask(str(exc), known_secret_values())[:300]
+        log.warning("backup before deploy %s failed: %s", deploy.pk, reason)
+        backup = Backup.objects.create(workload=workload, deploy=deploy,
+                                       status=Backup.State.FAILED, reason=reason)
+    prune_backups(workload)
+    return backup
+
+
+def _snapshot(deploy, workload):
+    sources = volume_dirs(workload)
+    if not sources:
+        return Backup.objects.create(workload=workload, deploy=deploy,
+                                     status=Backup.State.SKIPPED, reason=_("No volumes."))
+    target_dir = Path(settings.TINYFORGE_BACKUP_DIR) / f"workload-{workload.pk}"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / f"{timezone.now():%Y%m%dT%H%M%S}-deploy-{deploy.pk}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for key, directory in sources.items():
+            archive.add(directory, arcname=key)
+    return Backup.objects.create(
+        workload=workload, deploy=deploy, status=Backup.State.OK, path=str(path),
+        size=path.stat().st_size, sha256=_sha256(path),
+    )
+
+
+def volume_dirs(workload):
+    """{archive name: host directory} for every volume; raises BackupError when one is not
+    reachable from this host."""
+    dirs = {}
+    for index, volume in enumerate(workload.volumes.order_by("pk")):
+        if volume.host_path:
+            directory = volume.host_path
+        else:
+            engine.ensure_volume(volume.docker_name, workload_labels(workload))
+            directory = engine.volume_mountpoint(volume.docker_name)
+        if not directory or not Path(directory).is_dir():
+            raise BackupError(_("Volume %(volume)s is not readable on this host.")
+                              % {"volume": volume})
+        dirs[f"{index}"] = directory
+    return dirs
+
+
+def restore_backup(backup):
+    """Stop the workload's containers, put the archived volume contents back, start them.
+
+    Raises BackupError (a readable message) when the archive is missing or altered.
+    """
+    if backup.status != Backup.State.OK or not Path(backup.path).is_file():
+        raise BackupError(_("Backup #%(id)s has no archive to restore.") % {"id": backup.pk})
+    if _sha256(Path(backup.path)) != backup.sha256:
+        raise BackupError(_("Backup #%(id)s does not match its checksum.") % {"id": backup.pk})
+    workload = backup.workload
+    running = [c.docker_id for c in workload.containers.filter(state="running")]
+    try:
+        for container_id in running:
+            engine.stop(container_id)
+        _extract(backup, volume_dirs(workload))
+    finally:
+        for container_id in running:
+            try:
+                engine.start(container_id)
+            except EngineError as exc:
+                log.warning("restore: could not restart %s (%s)", container_id[:12], exc.code)
+
+
+def _extract(backup, dirs):
+    with tarfile.open(backup.path, "r:gz") as archive:
+        for key, directory in dirs.items():
+            _empty(Path(directory))
+            members = [m for m in archive.getmembers()
+                       if m.name == key or m.name.startswith(key + "/")]
+            for member in members:
+                member.name = member.name[len(key):].lstrip("/") or "."
+            archive.extractall(directory, members=members, filter="tar")
+
+
+def _empty(directory):
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def prune_backups(workload):
+    """Keep the newest TINYFORGE_BACKUPS_KEEP backups of the workload (files included)."""
+    doomed = workload.backups.order_by("-id")[settings.TINYFORGE_BACKUPS_KEEP:]
+    for backup in list(doomed):
+        if backup.path:
+            Path(backup.path).unlink(missing_ok=True)
+        backup.delete()
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
