@@ -94,6 +94,7 @@ def _register_routers():
     api.add_router("/", workloads_router)
     api.add_router("/", deploys_router)
     api.add_router("/", triggers_router)
+    api.add_router("/", "apps.metrics.api.router")
 
 
 _register_routers()

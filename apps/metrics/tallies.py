@@ -1,0 +1,46 @@
+"""Deploy counters for /metrics: finished deploys counted once each, as they finish.
+
+The ledger itself is pruned (history limits, deleted workloads), so counting its rows would make
+a counter go down. Instead each minute adds the deploys that finished since the last count to
+``DeployTally`` and moves a watermark (epoch microseconds of ``finished_at``) past them.
+"""
+import time
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import Count, F
+
+from apps.deploys.models import Deploy
+from apps.metrics.models import DeployTally, Watermark
+
+WATERMARK = "deploys"
+LAG_SECONDS = 2  # a deploy finishing right now is counted next time, never twice
+
+
+def tally_deploys(now=None):
+    """Count deploys finished since the last call; returns {status: added}."""
+    now = now if now is not None else time.time()
+    upto = int((now - LAG_SECONDS) * 1_000_000)
+    with transaction.atomic():
+        mark, _ = Watermark.objects.get_or_create(name=WATERMARK)
+        if upto <= mark.until:
+            return {}
+        added = dict(
+            Deploy.objects.filter(
+                finished_at__gt=_moment(mark.until), finished_at__lte=_moment(upto)
+            ).values_list("status").annotate(n=Count("id"))
+        )
+        for status, n in added.items():
+            tally, _ = DeployTally.objects.get_or_create(status=status)
+            DeployTally.objects.filter(pk=tally.pk).update(count=F("count") + n)
+        Watermark.objects.filter(pk=WATERMARK).update(until=upto)
+    return added
+
+
+def _moment(micros):
+    return datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+
+
+def deploy_counts():
+    """{status: deploys finished with that status so far} (as of the last tally)."""
+    return dict(DeployTally.objects.values_list("status", "count"))

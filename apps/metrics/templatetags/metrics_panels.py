@@ -1,0 +1,79 @@
+"""The metrics panel (workload page) and the system resources card (admin index).
+
+Both render a container element that ``static/metrics/metrics.js`` turns into a chart; every
+label the script shows comes from here, translated, so the script holds no user-facing text.
+"""
+from django import template
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+# The windows the admin offers (the API also has 30d).
+WINDOW_CHOICES = (
+    ("30m", _("30 minutes")),
+    ("2h", _("2 hours")),
+    ("6h", _("6 hours")),
+    ("24h", _("24 hours")),
+    ("7d", _("7 days")),
+)
+DEFAULT_WINDOW = "2h"
+REFRESH_MS = 15000
+
+
+def chart_labels():
+    from apps.deploys.models import Status
+
+    return {
+        "cpu": str(_("CPU %")),
+        "memory": str(_("Memory (MiB)")),
+        "deploys": str(_("Deploys")),
+        "deploy": str(_("Deploy #%(id)s: %(status)s")),
+        "version": str(_("version %(version)s")),
+        "noVersion": str(_("no version recorded")),
+        "loadError": str(_("Could not load the metrics; retrying.")),
+        "updated": str(_("Updated %(time)s")),
+        "statuses": {value: str(label) for value, label in Status.choices},
+    }
+
+
+@register.inclusion_tag("metrics/panel.html")
+def workload_metrics_panel(workload):
+    return {
+        "panel_id": "tf-metrics-workload",
+        "title": _("Metrics"),
+        "history_url": reverse("api:workload_history", kwargs={"workload_id": workload.pk}),
+        "markers_url": reverse("api:workload_deploy_markers", kwargs={"workload_id": workload.pk}),
+        "top_url": "",
+        "workload_url": "",
+        "empty_hint": _("No samples yet. The sampler records CPU and memory every few seconds "
+                        "while the workload's containers run; they appear here within a minute."),
+        "windows": WINDOW_CHOICES,
+        "default_window": DEFAULT_WINDOW,
+        "refresh_ms": REFRESH_MS,
+        "labels": chart_labels(),
+    }
+
+
+@register.inclusion_tag("metrics/panel.html")
+def system_resources_card():
+    return {
+        "panel_id": "tf-metrics-host",
+        "title": _("System resources"),
+        "history_url": reverse("api:host_history"),
+        "markers_url": "",
+        "top_url": reverse("api:top"),
+        "workload_url": reverse("admin:workloads_workload_change", args=[0]).replace(
+            "/0/", "/{id}/"),
+        "empty_hint": _("No samples yet. The sampler records the host every few seconds while "
+                        "the task cluster runs."),
+        "windows": WINDOW_CHOICES,
+        "default_window": DEFAULT_WINDOW,
+        "refresh_ms": REFRESH_MS,
+        "labels": {
+            **chart_labels(),
+            "topCpu": str(_("Top workloads by CPU")),
+            "topMemory": str(_("Top workloads by memory")),
+            "noWorkloads": str(_("No workload has samples in this window.")),
+        },
+    }
