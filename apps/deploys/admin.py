@@ -1,12 +1,20 @@
 """Deploy ledger and triggers in the admin; also adds trigger bindings to the workload page."""
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from apps.deploys.models import Deploy, Trigger
+from apps.deploys import replays
+from apps.deploys.backups import BackupError, restore_backup
+from apps.deploys.ledger import artifact_available, current_deploy
+from apps.deploys.models import Backup, Deploy, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
+from apps.workloads.actions import Conflict
 from apps.workloads.admin import SecretValueWidget, WorkloadAdmin
+from apps.workloads.engine import EngineError
 
 
 @admin.register(Deploy)
@@ -30,6 +38,105 @@ class DeployAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        extra = [path("<int:pk>/rollback/", self.admin_site.admin_view(self.rollback_view),
+                      name="deploys_deploy_rollback")]
+        return extra + super().get_urls()
+
+    def rollback_view(self, request, pk):
+        """GET: a confirmation page; POST: roll the workload back to this entry."""
+        target = get_object_or_404(Deploy.objects.select_related("workload"), pk=pk)
+        workload = target.workload
+        if not request.user.is_staff:
+            return redirect("admin:index")
+        if request.method == "POST":
+            try:
+                deploy = replays.rollback(workload, target=target, user=request.user,
+                                          restore_config="restore_config" in request.POST)
+                self.message_user(request, _("Rollback #%(id)s: %(status)s.") % {
+                    "id": deploy.pk, "status": deploy.get_status_display()})
+            except Conflict as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:workloads_workload_change", workload.pk)
+        context = {**self.admin_site.each_context(request), "target": target,
+                   "workload": workload, "current": current_deploy(workload),
+                   "available": artifact_available(target),
+                   "title": _("Roll back %(name)s") % {"name": workload.name}}
+        return TemplateResponse(request, "admin/deploys/deploy/rollback_confirm.html", context)
+
+
+class DeployHistoryInline(admin.TabularInline):
+    """The ledger on the workload page, newest first, with a rollback button per entry."""
+
+    model = Deploy
+    fk_name = "workload"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-id"]
+    verbose_name = _("deploy")
+    verbose_name_plural = _("deploy history")
+    fields = ("entry", "status_badge", "reason", "short_ref", "requested_by", "created_at",
+              "duration_s", "error_code", "rollback")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("requested_by", "workload")
+
+    @admin.display(description="#")
+    def entry(self, obj):
+        url = reverse("admin:deploys_deploy_change", args=[obj.pk])
+        running = current_deploy(obj.workload)
+        mark = " ▶" if running is not None and running.pk == obj.pk else ""
+        return format_html('<a href="{}">#{}</a>{}', url, obj.pk, mark)
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj):
+        colours = {Status.SUCCEEDED: "#2e7d32", Status.FAILED: "#c62828",
+                   Status.RUNNING: "#1565c0", Status.INTERRUPTED: "#ef6c00"}
+        return format_html('<span style="color:#fff;background:{};padding:1px 6px;'
+                           'border-radius:8px">{}</span>', colours.get(obj.status, "#757575"),
+                           obj.get_status_display())
+
+    @admin.display(description=_("pinned reference"))
+    def short_ref(self, obj):
+        return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+
+    @admin.display(description=_("duration"))
+    def duration_s(self, obj):
+        return f"{obj.duration:.1f} s" if obj.duration is not None else "—"
+
+    @admin.display(description=_("rollback"))
+    def rollback(self, obj):
+        running = current_deploy(obj.workload)
+        if obj.status != Status.SUCCEEDED or (running is not None and running.pk == obj.pk):
+            return "—"
+        if not artifact_available(obj):
+            return _("artifact gone")
+        url = reverse("admin:deploys_deploy_rollback", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Roll back to this"))
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    list_display = ("id", "workload", "deploy", "status", "size", "created_at", "reason")
+    list_filter = ("status",)
+    readonly_fields = ("workload", "deploy", "status", "reason", "path", "size", "sha256",
+                       "created_at")
+    actions = ["restore"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Restore the selected backup"), permissions=["change"])
+    def restore(self, request, queryset):
+        for backup in queryset:
+            try:
+                restore_backup(backup)
+                self.message_user(request, _("Restored backup #%(id)s.") % {"id": backup.pk})
+            except (BackupError, EngineError) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
 
 
 class TriggerForm(forms.ModelForm):
@@ -80,4 +187,4 @@ class TriggerBindingInline(admin.TabularInline):
 
 
 # The workload page lives in apps.workloads, which must not import deploys: extend it here.
-WorkloadAdmin.inlines = [*WorkloadAdmin.inlines, TriggerBindingInline]
+WorkloadAdmin.inlines = [*WorkloadAdmin.inlines, TriggerBindingInline, DeployHistoryInline]

@@ -44,6 +44,7 @@ def test_saving_a_secret_env_with_a_blank_value_keeps_the_stored_one(admin_clien
         "volumes-TOTAL_FORMS": "0", "volumes-INITIAL_FORMS": "0",
         "containers-TOTAL_FORMS": "0", "containers-INITIAL_FORMS": "0",
         "Trigger_workloads-TOTAL_FORMS": "0", "Trigger_workloads-INITIAL_FORMS": "0",
+        "deploys-TOTAL_FORMS": "0", "deploys-INITIAL_FORMS": "0",
     }
     response = admin_client.post(f"/admin/workloads/workload/{workload.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -57,6 +58,7 @@ def test_a_bad_spec_in_the_admin_is_a_form_error_not_a_crash(admin_client, make_
         "volumes-TOTAL_FORMS": "0", "volumes-INITIAL_FORMS": "0",
         "containers-TOTAL_FORMS": "0", "containers-INITIAL_FORMS": "0",
         "Trigger_workloads-TOTAL_FORMS": "0", "Trigger_workloads-INITIAL_FORMS": "0",
+        "deploys-TOTAL_FORMS": "0", "deploys-INITIAL_FORMS": "0",
     })
     assert response.status_code == 200 and "spec.image" in response.content.decode()
 
@@ -69,3 +71,27 @@ def test_registry_and_trigger_pages_never_show_their_secrets(admin_client, db):
                 f"/admin/deploys/trigger/{hook.pk}/change/", "/admin/deploys/trigger/"):
         html = admin_client.get(url).content.decode()
         assert "canary-77" not in html
+
+
+def test_the_workload_page_shows_the_history_with_rollback_state(admin_client, make_workload):
+    workload = make_workload()
+    Deploy.objects.create(workload=workload, reason="api", source_kind="image",
+                          status="failed", error_code="auth_failed")
+    Deploy.objects.create(workload=workload, reason="cli", source_kind="image",
+                          status="succeeded", pinned_ref="sha256:" + "a" * 64,
+                          pinned={"image": "127.0.0.1:1/x@sha256:" + "a" * 64,
+                                  "digest": "sha256:" + "a" * 64, "image_id": "sha256:" + "b" * 64})
+    html = admin_client.get(f"/admin/workloads/workload/{workload.pk}/change/").content.decode()
+    assert "auth_failed" in html and "aaaaaaaaaaaa" in html
+    assert "artifact gone" in html  # neither present nor pullable: no rollback button
+
+
+def test_the_rollback_confirmation_refuses_a_failed_entry(admin_client, make_workload):
+    workload = make_workload()
+    failed = Deploy.objects.create(workload=workload, reason="api", source_kind="image",
+                                   status="failed", error_code="pull_failed")
+    page = admin_client.get(f"/admin/deploys/deploy/{failed.pk}/rollback/")
+    assert page.status_code == 200 and workload.name in page.content.decode()
+    response = admin_client.post(f"/admin/deploys/deploy/{failed.pk}/rollback/", follow=True)
+    assert "did not succeed" in response.content.decode()
+    assert not Deploy.objects.filter(reason="rollback").exists()
