@@ -10,6 +10,7 @@
 
   var WINDOW_SECONDS = {"30m": 1800, "2h": 7200, "6h": 21600, "24h": 86400, "7d": 604800};
   var MIB = 1024 * 1024;
+  var TIME_STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
   var STATUS_COLOURS = {
     succeeded: "#2e7d32", failed: "#c62828", interrupted: "#ef6c00",
     running: "#1565c0", queued: "#6a1b9a"
@@ -32,6 +33,14 @@
       ? {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"}
       : {hour: "2-digit", minute: "2-digit"};
     return new Intl.DateTimeFormat(lang, options).format(new Date(seconds * 1000));
+  }
+
+  /* A round time step giving about eight labels over the window (ticks land on its multiples). */
+  function timeStep(windowSeconds) {
+    for (var i = 0; i < TIME_STEPS.length; i++) {
+      if (windowSeconds / TIME_STEPS[i] <= 8) { return TIME_STEPS[i]; }
+    }
+    return 86400;
   }
 
   /* Break the line where samples are missing instead of drawing across the gap. */
@@ -149,6 +158,7 @@
     });
     chart.options.scales.x.min = now - windowSeconds;
     chart.options.scales.x.max = now;
+    chart.options.scales.x.ticks.stepSize = timeStep(windowSeconds);
     chart.options.scales.x.ticks.callback = function (value) {
       return timeLabel(value, windowSeconds);
     };
@@ -177,7 +187,8 @@
         parsing: true,
         interaction: {mode: "nearest", intersect: false},
         scales: {
-          x: {type: "linear", ticks: {color: text, maxRotation: 0, autoSkipPadding: 16},
+          x: {type: "linear", ticks: {color: text, maxRotation: 0, autoSkipPadding: 16,
+                                      includeBounds: false},
               grid: {color: grid}},
           cpu: {type: "linear", position: "left", beginAtZero: true,
                 title: {display: true, text: labels.cpu, color: text},
@@ -187,7 +198,9 @@
                    ticks: {color: text}, grid: {drawOnChartArea: false}}
         },
         plugins: {
-          legend: {labels: {color: text, usePointStyle: true}},
+          legend: {labels: {color: text, usePointStyle: true, filter: function (item, data) {
+            return item.datasetIndex !== 2 || data.datasets[2].data.length > 0;
+          }}},
           tooltip: {callbacks: {
             title: function (items) {
               return items.length ? timeLabel(items[0].parsed.x, 0) : "";
