@@ -74,6 +74,6 @@ def system_resources_card():
             **chart_labels(),
             "topCpu": str(_("Top workloads by CPU")),
             "topMemory": str(_("Top workloads by memory")),
-            "noWorkloads": str(_("No workload has samples in this window.")),
+            "emptyTop": str(_("No workload has samples in this window.")),
         },
     }

@@ -228,7 +228,7 @@
     if (!top || (!top.cpu.length && !top.memory.length)) {
       var none = document.createElement("p");
       none.className = "help";
-      none.textContent = labels.noWorkloads;
+      none.textContent = labels.emptyTop;
       box.appendChild(none);
       return;
     }
