@@ -116,6 +116,15 @@ def engine():
     dockerlab.remove_volumes(instance)
 
 
+@pytest.fixture(autouse=True)
+def engine_objects_removed_after_test(request):
+    """Each engine-backed test removes the containers it made (workload ids repeat between
+    tests, since the database is reset, so leftovers would look like another test's)."""
+    yield
+    if request.node.get_closest_marker("docker") and dockerlab.engine_available():
+        dockerlab.remove_containers(f"tinyforge.instance={settings.TINYFORGE_INSTANCE}")
+
+
 @pytest.fixture(scope="session")
 def registry(engine, tmp_path_factory):
     reg = dockerlab.Registry().start(tmp_path_factory.mktemp("registry"))

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 
 from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.engine import EngineError
@@ -27,11 +27,21 @@ class BearerTokenAuth(HttpBearer):
         return row.user
 
 
+class LoggedInSessionAuth(SessionAuth):
+    """The admin session, with CSRF enforced — but only once someone is logged in, so an
+    anonymous call gets 401 (not a CSRF 403) like every other unauthenticated call."""
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
 api = NinjaAPI(
     title="TinyForge API",
     version="1",
     description="Workloads, deploys, rollbacks and metrics for a Docker host.",
-    auth=[BearerTokenAuth(), django_auth],  # token first: a CSRF failure must not hide it
+    auth=[BearerTokenAuth(), LoggedInSessionAuth()],  # token first: CSRF must not hide it
     urls_namespace="api",
 )
 

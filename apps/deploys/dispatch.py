@@ -181,10 +181,12 @@ def fire_trigger(trigger, user=None):
 
 
 def _refresh_index(workload, source, write):
+    # Best effort: the deploy itself is done; the next reconcile pass repairs the index.
     try:
         sync_index(workload, source.reconcile(workload))
-    except EngineError as exc:
-        write(_("Could not refresh the container index: %(error)s") % {"error": exc.message})
+    except Exception as exc:
+        log.exception("container index refresh after deploy %s failed", workload.name)
+        write(_("Could not refresh the container index: %(error)s") % {"error": exc})
 
 
 def _finish(deploy, write, code, raw_error):

@@ -68,8 +68,9 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
             if chain:
                 set_chain(workload, chain)
     except IntegrityError:
+        # The name was checked above, so the default ref_id (the new id) is what collided.
         message = _("A workload with this name or reference already exists.")
-        raise Conflict("name", message) from None
+        raise Conflict("ref_id", message) from None
     record_event(workload, "created", _("Workload created."))
     return workload
 

@@ -80,7 +80,7 @@ def get_workload(request, workload_id: int):
 def patch_workload(request, workload_id: int, payload: WorkloadPatch):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
-    changes = payload.dict(exclude_unset=True)
+    changes = payload.dict(exclude_unset=True, exclude_none=True)
     return workload_out(actions.update_workload(workload, changes))
 
 

@@ -2,11 +2,11 @@
 import re
 from dataclasses import dataclass
 
-_REF_RE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._:/-][a-zA-Z0-9]+|[._-]{1,2}[a-z0-9]+|/[a-z0-9]+)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_REGISTRY = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+                       r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 @dataclass(frozen=True)
@@ -26,19 +26,22 @@ class Reference:
 
 def split_reference(ref):
     """Parse ``ref``; raises ValueError when it is not an image reference."""
-    ref = (ref or "").strip()
-    digest = ""
-    if "@" in ref:
-        ref, _, digest = ref.partition("@")
-        if not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
-            raise ValueError("bad digest")
+    name, at, digest = (ref or "").strip().partition("@")
+    if at and not _DIGEST.match(digest):
+        raise ValueError("bad digest")
+    head, slash, last = name.rpartition("/")
     tag = ""
-    last = ref.rsplit("/", 1)[-1]
     if ":" in last:
-        ref, _, tag = ref.rpartition(":")
-    if not ref or not _REF_RE.match(ref) or (tag and not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
-        raise ValueError("bad reference")
-    first = ref.split("/", 1)[0]
-    has_registry = "/" in ref and ("." in first or ":" in first or first == "localhost")
-    registry = first if has_registry else "docker.io"
-    return Reference(registry=registry, repository=ref, tag=tag or "latest", digest=digest)
+        last, _, tag = last.partition(":")
+        if not _TAG.match(tag):
+            raise ValueError("bad tag")
+    parts = (head.split("/") if slash else []) + [last]
+    registry = "docker.io"
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        registry = parts.pop(0)
+        if not _REGISTRY.match(registry):
+            raise ValueError("bad registry")
+    if not all(_COMPONENT.match(part) for part in parts):
+        raise ValueError("bad repository")
+    repository = "/".join(([registry] if registry != "docker.io" else []) + parts)
+    return Reference(registry=registry, repository=repository, tag=tag or "latest", digest=digest)

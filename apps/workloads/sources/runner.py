@@ -116,7 +116,7 @@ def replace_container(ctx, image, service=""):
     labels = {**ctx.labels, LABEL_PREFIX + "service": service or "app"}
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
     new_id = engine.create_container(
-        name=f"tf-{ctx.workload.name}-{ctx.deploy_id}",
+        name=container_name(ctx.workload, ctx.deploy_id),
         image=image,
         command=spec.get("command"),
         env=ctx.env,
@@ -143,6 +143,14 @@ def replace_container(ctx, image, service=""):
         engine.remove_container(container.id)
         ctx.log(_("Removed previous container %(id)s.") % {"id": container.id[:12]})
     return new_id
+
+
+def container_name(workload, deploy_id):
+    """tf-<workload>-<deploy>, with the install's instance label when it is not the default,
+    so two installs on one engine never want the same name."""
+    instance = settings.TINYFORGE_INSTANCE
+    prefix = "tf" if instance == "default" else f"tf-{instance}"
+    return f"{prefix}-{workload.name}-{deploy_id}"
 
 
 def current_containers(workload):
