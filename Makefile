@@ -8,6 +8,7 @@ run:
 test:
 	bash scripts/setup.sh dev
 	-bash scripts/engine.sh
+	-bash scripts/browser.sh
 	.venv/bin/python -m pytest
 
 lint:
