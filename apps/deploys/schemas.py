@@ -24,6 +24,17 @@ class DeployOut(Schema):
     finished_at: datetime | None
     duration: float | None
 
+    backup: dict[str, Any] | None
+
+    @staticmethod
+    def resolve_backup(obj):
+        """The pre-deploy backup's outcome (never its path: that stays on the server)."""
+        backup = obj.backups.first()
+        if backup is None:
+            return None
+        return {"id": backup.pk, "status": backup.status, "reason": backup.reason,
+                "size": backup.size}
+
     @staticmethod
     def resolve_requested_by(obj):
         return obj.requested_by.get_username() if obj.requested_by else None

@@ -115,3 +115,10 @@ def test_restore_refuses_an_altered_archive(backed_up):
         handle.write(b"tampered")
     with pytest.raises(BackupError, match="checksum"):
         restore_backup(backup)
+
+
+def test_the_backup_outcome_is_visible_on_the_ledger_entry(backed_up, as_admin):
+    workload, _repository = backed_up
+    deploy = dispatch(workload, "manual")
+    entry = as_admin.get(f"/deploys/{deploy.pk}").data
+    assert entry["backup"]["status"] == "ok" and entry["backup"]["size"] > 0
