@@ -135,7 +135,7 @@ class Deploy(models.Model):
         indexes = [models.Index(fields=["workload", "-id"], name="deploy_workload_newest")]
 
     def __str__(self):
-        return f"#{self.pk} {self.workload.name} {self.status}"
+        return f"#{self.pk} {self.workload.name} {self.get_status_display()}"
 
     @property
     def error_message(self):

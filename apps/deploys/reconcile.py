@@ -46,8 +46,8 @@ def reconcile_workload(workload):
     if not (added or changed or missing):
         return 0
     record_event(workload, "drift", _(
-        "Reconcile: %(added)s container(s) adopted, %(changed)s changed state, "
-        "%(missing)s missing."
+        "Reconcile: containers adopted: %(added)s, changed state: %(changed)s, "
+        "missing: %(missing)s."
     ) % {"added": added, "changed": changed, "missing": missing})
     return 1
 

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from apps.workloads import actions
@@ -19,6 +20,13 @@ from apps.workloads.models import (
     Workload,
 )
 from apps.workloads.secrets import MASK
+
+# Workload.state returns these codes (the API keeps them); the admin shows the labels.
+STATE_LABELS = {
+    "absent": pgettext_lazy("workload state", "not deployed"),
+    "running": pgettext_lazy("workload state", "running"),
+    "degraded": pgettext_lazy("workload state", "degraded"),
+}
 
 
 class SecretValueWidget(forms.PasswordInput):
@@ -97,7 +105,8 @@ class WorkloadAdmin(TranslationAdmin):
 
     @admin.display(description=_("state"))
     def state_badge(self, obj):
-        return obj.state
+        state = obj.state
+        return STATE_LABELS.get(state, state)
 
     @admin.display(description=_("version running"))
     def running_version(self, obj):

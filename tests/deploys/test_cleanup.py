@@ -29,6 +29,6 @@ def test_cleanup_keeps_the_k_rollback_targets_and_removes_the_rest(
     assert tf_engine.inspect_image(images[0]) is None  # v1: beyond K, unused
     assert tf_engine.inspect_image(images[1]) is not None  # v2: a rollback target
     assert tf_engine.inspect_image(images[2]) is not None  # v3: running
-    assert "1 image(s) removed" in capsys.readouterr().out
+    assert "Images removed: 1," in capsys.readouterr().out
     # v1 is no longer present, but can still be pulled by digest: rollback stays possible
     assert artifact_available(deploys[0])

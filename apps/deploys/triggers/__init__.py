@@ -1,4 +1,6 @@
 """The trigger registry: one entry per kind; it also feeds ``Trigger.kind`` choices."""
+from django.utils.translation import gettext as _
+
 from apps.deploys.triggers.base import TriggerConfigError, TriggerKind
 from apps.deploys.triggers.manual import ManualTrigger
 from apps.deploys.triggers.registry_watch import RegistryWatchTrigger
@@ -17,7 +19,8 @@ def get_trigger_kind(kind):
         return TRIGGERS[kind]
     except KeyError:
         raise TriggerConfigError(
-            {"kind": "unknown trigger kind; known: " + ", ".join(sorted(TRIGGERS))}
+            {"kind": _("unknown trigger kind; known: %(known)s")
+                     % {"known": ", ".join(sorted(TRIGGERS))}}
         ) from None
 
 

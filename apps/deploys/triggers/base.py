@@ -1,4 +1,5 @@
 """The trigger contract: what starts deploys besides a person pressing a button."""
+from django.utils.translation import gettext as _
 
 
 class TriggerConfigError(Exception):
@@ -33,7 +34,7 @@ class TriggerKind:
 
     def validate(self, config):
         if config not in (None, {}):
-            raise TriggerConfigError({"config": "This kind takes no configuration."})
+            raise TriggerConfigError({"config": _("This kind takes no configuration.")})
         return {}
 
     def schedule(self, trigger):

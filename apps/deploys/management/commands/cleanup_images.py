@@ -19,5 +19,5 @@ class Command(BaseCommand):
                                % {"code": exc.code}) from None
         for image in removed:
             self.stdout.write(image)
-        self.stdout.write(_("%(removed)s image(s) removed, %(kept)s kept.")
+        self.stdout.write(_("Images removed: %(removed)s, kept: %(kept)s.")
                           % {"removed": len(removed), "kept": len(kept)})

@@ -9,5 +9,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = reconcile_all()
-        self.stdout.write(_("Reconciled: %(drifted)s workload(s) drifted, %(interrupted)s "
-                            "deploy(s) interrupted, engine %(engine)s.") % result)
+        self.stdout.write(_("Reconciled: workloads drifted: %(drifted)s, deploys "
+                            "interrupted: %(interrupted)s, engine: %(engine)s.") % result)
