@@ -44,11 +44,7 @@ def clean_spec(kind, spec):
 def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, chain=None,
                     **texts):
     """Create a workload with its env and volumes; raises InvalidInput or Conflict."""
-    errors = {}
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        errors["name"] = _(
-            "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
+    errors = _name_errors(name)
     try:
         spec = clean_spec(kind, spec)
     except InvalidInput as exc:
@@ -86,10 +82,7 @@ def update_workload(workload, changes):
         except InvalidInput as exc:
             errors.update(exc.errors)
     name = changes.get("name", workload.name)
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        errors["name"] = _(
-            "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
+    errors.update(_name_errors(name))
     old_env = {var.key: var for var in workload.env_vars.all()}
     env_rows = _clean_env(changes["env"], old_env, errors) if "env" in changes else None
     volume_rows = _clean_volumes(changes["volumes"], errors) if "volumes" in changes else None
@@ -126,6 +119,14 @@ def delete_workload(workload, force=False):
         if not force:
             raise
     workload.delete()
+
+
+def _name_errors(name):
+    if isinstance(name, str) and NAME_RE.match(name):
+        return {}
+    return {"name": _(
+        "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+    )}
 
 
 def _check_unique(*, name, kind, ref_id, exclude=None):
