@@ -28,6 +28,8 @@ log = logging.getLogger("tinyforge.metrics")
 
 USER_HZ_NS = 10_000_000  # /proc/stat counts in 1/100 s
 SECTOR_BYTES = 512
+# A container found not running is looked up again only after this long (an inspect each).
+NOT_RUNNING_RECHECK = 60
 VIRTUAL_NET_PREFIXES = ("lo", "veth", "docker", "br-")
 
 
@@ -227,6 +229,7 @@ class CgroupReader:
         self.host_memory = host_memory_total(self.proc_root)
         self.files = {}
         self.unreadable = set()
+        self.not_running = {}  # docker id -> when it was last found not running
 
     def read(self, docker_ids):
         if not engine.ping():
@@ -248,13 +251,23 @@ class CgroupReader:
         wanted = set(docker_ids)
         for docker_id in set(self.files) - wanted:
             self._forget(docker_id)
-        missing = [d for d in docker_ids if d not in self.files]
+        self.not_running = {k: v for k, v in self.not_running.items() if k in wanted}
+        now = time.monotonic()
+        missing = [
+            d for d in docker_ids if d not in self.files
+            and now - self.not_running.get(d, -NOT_RUNNING_RECHECK) >= NOT_RUNNING_RECHECK
+        ]
         self.unreadable = set()
         if not missing:
             return
-        for docker_id, pid in engine.container_pids(missing).items():
+        pids = engine.container_pids(missing)
+        for docker_id in missing:
+            if docker_id not in pids:
+                self.not_running[docker_id] = now
+                continue
+            self.not_running.pop(docker_id, None)
             try:
-                self.files[docker_id] = _Files(self._paths(docker_id, pid))
+                self.files[docker_id] = _Files(self._paths(docker_id, pids[docker_id]))
             except (OSError, KeyError, ValueError):
                 self.unreadable.add(docker_id)
 

@@ -7,12 +7,12 @@ recreated): its increase is taken from zero, never negative.
 import logging
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.metrics.models import HostSample, Sample
 from apps.metrics.readers import Counters, HostReader, choose_reader
 from apps.workloads import engine
-from apps.workloads.models import Container
+from apps.workloads.models import Container, Workload
 
 log = logging.getLogger("tinyforge.metrics")
 
@@ -102,7 +102,14 @@ class Sampler:
         samples = self._container_samples(ts, targets, current)
         host_sample = self._host_sample(ts, host, samples)
         self._remember(targets, current, host)
-        store(samples, host_sample)
+        try:
+            store(samples, host_sample)
+        except IntegrityError:
+            # A workload was deleted while this tick ran: keep the rows of those that remain.
+            alive = set(Workload.objects.filter(
+                pk__in={s.workload_id for s in samples}).values_list("pk", flat=True))
+            samples = [s for s in samples if s.workload_id in alive]
+            store(samples, host_sample)
         return len(samples)
 
     def read_all(self, targets):

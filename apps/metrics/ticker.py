@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 
 from apps.metrics.models import SamplerLease
@@ -136,7 +136,7 @@ class TickLoop:
         while True:
             if not self._wait_for(tick):
                 return self.done
-            stored = self.sampler.tick(tick)
+            stored = self._tick(tick)
             self.done.append(tick)
             if self.on_tick:
                 self.on_tick(tick, stored)
@@ -148,6 +148,14 @@ class TickLoop:
                 return self.done
             # A tick that overran the interval skips the ticks it missed.
             tick = next_tick(max(self.clock(), tick), self.interval)
+
+    def _tick(self, tick):
+        try:
+            return self.sampler.tick(tick)
+        except DatabaseError as exc:
+            # A busy or failing database loses this tick, not the whole run.
+            log.warning("stats tick %s: not stored (%s)", tick, exc)
+            return 0
 
     def _wait_for(self, tick):
         """Wait until ``tick``; False when the lease went to someone else meanwhile."""
@@ -164,13 +172,20 @@ class TickLoop:
             self.sleep(min(POLL_SECONDS, remaining))
 
 
+def default_run_limit(interval):
+    """RUN_LIMIT, or less when the django-q2 task timeout would kill the run before that."""
+    timeout = settings.Q_CLUSTER.get("timeout") or RUN_LIMIT * 2
+    return max(interval, min(RUN_LIMIT, timeout - 2 * interval - 30))
+
+
 def run_sampler(sampler_factory, *, ticks=None, interval=None, wait=None, clock=time.time,
-                sleep=time.sleep, run_limit=RUN_LIMIT, on_tick=None):
+                sleep=time.sleep, run_limit=None, on_tick=None):
     """Take the lease, prime a sampler and run aligned ticks; returns the ticks sampled.
 
     Returns [] without sampling when another run kept the lease for ``wait`` seconds.
     """
     interval = interval or settings.TINYFORGE_STATS_INTERVAL
+    run_limit = run_limit if run_limit is not None else default_run_limit(interval)
     lease = Lease(interval=interval, clock=clock)
     if not lease.acquire(lease_ttl(interval) + 5 if wait is None else wait, sleep=sleep):
         log.info("stats: another sampler run holds the lease; this run ends")

@@ -170,3 +170,40 @@ def test_an_unreachable_engine_records_nothing_for_the_tick_and_logs_one_line(
     # Back up: the rate spans the outage, from the counters read before it.
     assert sampler.tick(1_800_000_030) == 1
     assert Sample.objects.get().cpu_percent == 10.0
+
+
+class DeletesAWorkloadWhileReading(ScriptedReader):
+    def __init__(self, doomed, *reads):
+        super().__init__(*reads)
+        self.doomed = doomed
+
+    def read(self, docker_ids):
+        found = super().read(docker_ids)
+        if len(self.reads) == 0:
+            self.doomed.delete()
+        return found
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when store() commits
+def test_a_workload_deleted_during_a_tick_does_not_cost_the_others_their_samples(make_workload):
+    kept, doomed = make_workload(name="kept"), make_workload(name="doomed")
+    a, b = index_container(kept), index_container(doomed)
+    reads = ({a.docker_id: counters(0, 0), b.docker_id: counters(0, 0)},
+             {a.docker_id: counters(10, SECOND), b.docker_id: counters(10, SECOND)})
+    sampler = Sampler(reader=DeletesAWorkloadWhileReading(doomed, *reads), host_reader=None)
+    sampler.prime()
+    assert sampler.tick(1_800_000_000) == 1
+    assert list(Sample.objects.values_list("workload_id", flat=True)) == [kept.pk]
+
+
+def test_a_container_found_not_running_is_not_inspected_again_at_every_tick(monkeypatch):
+    from apps.metrics.readers import CgroupReader
+
+    lookups = []
+    monkeypatch.setattr(engine, "ping", lambda: True)
+    monkeypatch.setattr(engine, "container_pids", lambda ids: lookups.append(list(ids)) or {})
+    reader = CgroupReader()
+    assert reader.read(["stopped"]) == {}
+    assert reader.read(["stopped"]) == {}
+    assert reader.read(["stopped", "new"]) == {}
+    assert lookups == [["stopped"], ["new"]]

@@ -126,3 +126,27 @@ def test_the_minute_schedules_exist_once_each_however_often_migrate_runs():
         assert schedule.func == fields["func"]
         assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (
             Schedule.MINUTES, 1, -1)
+
+
+def test_a_database_error_loses_one_tick_not_the_run(metrics_log):
+    from django.db import OperationalError
+
+    clock = FakeClock(1_000_000_001)
+
+    class FlakySampler(RecordingSampler):
+        def tick(self, ts):
+            if not self.ticks:
+                self.ticks.append(ts)
+                raise OperationalError("database is locked")
+            return super().tick(ts)
+
+    sampler = FlakySampler(clock)
+    assert run(clock, sampler, ticks=3) == [1_000_000_005, 1_000_000_020, 1_000_000_035]
+    assert len(metrics_log) == 1 and "database is locked" in metrics_log[0]
+
+
+def test_a_run_ends_before_the_task_cluster_would_kill_it(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120}
+    assert ticker.default_run_limit(15) == 60
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 900}
+    assert ticker.default_run_limit(15) == ticker.RUN_LIMIT
