@@ -196,7 +196,7 @@ TINYFORGE_STATS_RAW_HOURS = env_int("TINYFORGE_STATS_RAW_HOURS", 24)
 TINYFORGE_STATS_MINUTE_DAYS = env_int("TINYFORGE_STATS_MINUTE_DAYS", 7)
 TINYFORGE_STATS_HOUR_DAYS = env_int("TINYFORGE_STATS_HOUR_DAYS", 90)
 # Rows one prune batch may delete; each batch is its own short transaction.
-TINYFORGE_STATS_PRUNE_BATCH = env_int("TINYFORGE_STATS_PRUNE_BATCH", 5000)
+TINYFORGE_STATS_PRUNE_BATCH = env_int("TINYFORGE_STATS_PRUNE_BATCH", 20000)
 # Clients allowed to read /metrics without a staff token (IPs or CIDRs, comma-separated).
 TINYFORGE_METRICS_ALLOW = env_list("TINYFORGE_METRICS_ALLOW", [])
 

@@ -5,6 +5,7 @@ workload's clustered range) in its own short transaction, sized to about
 ``TINYFORGE_STATS_PRUNE_BATCH`` rows, so the sampler's writes wait for one small batch at most.
 """
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -65,13 +66,44 @@ def retention_seconds():
             "host-raw": raw, "host-minute": minute, "host-hour": hour}
 
 
-def rows_per_second(tier):
+def source_counts():
+    """(containers, workloads) in one query: how many rows a second of history holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT COUNT(*) FROM {Container._meta.db_table}), "
+                       f"(SELECT COUNT(*) FROM {Workload._meta.db_table})")
+        return cursor.fetchone()
+
+
+def rows_per_second(tier, counts):
     """About how many rows of ``tier`` one second of history holds (sizes the batches)."""
     step = tier.resolution or settings.TINYFORGE_STATS_INTERVAL
     if not tier.per_workload:
         return 1 / step
-    sources = Container.objects.count() if tier.resolution is None else Workload.objects.count()
-    return max(sources, 1) / step
+    containers, workloads = counts
+    return max(containers if tier.resolution is None else workloads, 1) / step
+
+
+@contextmanager
+def child_deletes_unchecked():
+    """Skip SQLite's per-row foreign-key bookkeeping while pruning.
+
+    With foreign keys on, SQLite looks up the parent workload for every deleted child row,
+    which more than doubles the cost of a prune; deleting child rows can never break a foreign
+    key. The pragma is per connection and cannot change inside a transaction (then it is left
+    alone), and it is restored afterwards.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        (previous,) = cursor.fetchone()
+        cursor.execute("PRAGMA foreign_keys = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA foreign_keys = {int(previous)}")
 
 
 def prune(now=None, batch_rows=None, on_batch=None):
@@ -82,17 +114,19 @@ def prune(now=None, batch_rows=None, on_batch=None):
     now = int(now if now is not None else time.time())
     batch_rows = batch_rows or settings.TINYFORGE_STATS_PRUNE_BATCH
     keep = retention_seconds()
-    return {
-        tier.name: prune_tier(tier, now - keep[tier.name], batch_rows, on_batch)
-        for tier in TIERS
-    }
+    counts = source_counts()
+    with child_deletes_unchecked():
+        return {
+            tier.name: prune_tier(tier, now - keep[tier.name], batch_rows, counts, on_batch)
+            for tier in TIERS
+        }
 
 
-def prune_tier(tier, cutoff, batch_rows, on_batch=None):
+def prune_tier(tier, cutoff, batch_rows, counts, on_batch=None):
     oldest = tier.oldest()
     if oldest is None or oldest >= cutoff:
         return 0
-    span = max(int(batch_rows / rows_per_second(tier)), tier.resolution or 1)
+    span = max(int(batch_rows / rows_per_second(tier, counts)), tier.resolution or 1)
     sql = tier.delete_sql()
     deleted = 0
     while oldest < cutoff:

@@ -109,20 +109,43 @@ STEPS = (
 )
 
 
+WATERMARKS = Watermark._meta.db_table
+
+
+def watermarks(names=None):
+    """{name: until} for the stored watermarks (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name, until FROM {WATERMARKS}")
+        return {name: until for name, until in cursor.fetchall() if not names or name in names}
+
+
+def set_watermark(cursor, name, until):
+    cursor.execute(
+        f"INSERT INTO {WATERMARKS} (name, until) VALUES (%s, %s) "
+        f"ON CONFLICT (name) DO UPDATE SET until = excluded.until", [name, until]
+    )
+
+
 def roll_up(now=None):
-    """Build every bucket that has ended; returns {step name: buckets written}."""
+    """Build every bucket that has ended; returns {step name: buckets written}.
+
+    Runs every minute, so the bookkeeping is plain SQL: one read of the watermarks, and per
+    step either nothing (no bucket ended) or one statement plus its watermark, committed
+    together.
+    """
     now = int(now if now is not None else time.time())
+    marks = watermarks()
     built = {}
     for name, size, sql, source_start, after in STEPS:
         end = (now - LAG) // size * size
         if after:  # coarser buckets wait until every finer bucket inside them exists
-            end = min(end, _watermark(after) // size * size)
-        built[name] = _advance(name, size, sql, source_start, end)
+            end = min(end, marks.get(after, 0) // size * size)
+        built[name] = _advance(marks, name, size, sql, source_start, end)
     return built
 
 
-def _advance(name, size, sql, source_start, end):
-    start = _watermark(name)
+def _advance(marks, name, size, sql, source_start, end):
+    start = marks.get(name, 0)
     if end - start > CHUNK[size]:
         # First run, or back after downtime: start where the source data starts.
         first = source_start()
@@ -133,10 +156,6 @@ def _advance(name, size, sql, source_start, end):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [start, stop])
             written += max(cursor.rowcount, 0)
-            Watermark.objects.update_or_create(name=name, defaults={"until": stop})
-        start = stop
+            set_watermark(cursor, name, stop)
+        marks[name] = start = stop
     return written
-
-
-def _watermark(name):
-    return Watermark.objects.filter(name=name).values_list("until", flat=True).first() or 0

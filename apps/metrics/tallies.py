@@ -7,33 +7,37 @@ a counter go down. Instead each minute adds the deploys that finished since the 
 import time
 from datetime import UTC, datetime
 
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import Count
 
 from apps.deploys.models import Deploy
-from apps.metrics.models import DeployTally, Watermark
+from apps.metrics.models import DeployTally
+from apps.metrics.rollups import set_watermark, watermarks
 
 WATERMARK = "deploys"
 LAG_SECONDS = 2  # a deploy finishing right now is counted next time, never twice
+TALLIES = DeployTally._meta.db_table
 
 
 def tally_deploys(now=None):
     """Count deploys finished since the last call; returns {status: added}."""
     now = now if now is not None else time.time()
     upto = int((now - LAG_SECONDS) * 1_000_000)
-    with transaction.atomic():
-        mark, _ = Watermark.objects.get_or_create(name=WATERMARK)
-        if upto <= mark.until:
-            return {}
-        added = dict(
-            Deploy.objects.filter(
-                finished_at__gt=_moment(mark.until), finished_at__lte=_moment(upto)
-            ).values_list("status").annotate(n=Count("id"))
-        )
+    since = watermarks([WATERMARK]).get(WATERMARK, 0)
+    if upto <= since:
+        return {}
+    added = dict(
+        Deploy.objects.filter(finished_at__gt=_moment(since), finished_at__lte=_moment(upto))
+        .values_list("status").annotate(n=Count("id")).order_by()
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
         for status, n in added.items():
-            tally, _ = DeployTally.objects.get_or_create(status=status)
-            DeployTally.objects.filter(pk=tally.pk).update(count=F("count") + n)
-        Watermark.objects.filter(pk=WATERMARK).update(until=upto)
+            cursor.execute(
+                f"INSERT INTO {TALLIES} (status, count) VALUES (%s, %s) "
+                f"ON CONFLICT (status) DO UPDATE SET count = {TALLIES}.count + excluded.count",
+                [status, n],
+            )
+        set_watermark(cursor, WATERMARK, upto)
     return added
 
 

@@ -135,3 +135,15 @@ def test_catching_up_deletes_in_batches_of_about_the_configured_size(workload):
 def bucket(workload, resolution, ts):
     return Rollup(workload=workload, resolution=resolution, ts=ts, count=1, cpu_sum=1, cpu_min=1,
                   cpu_max=1, memory_sum=1, memory_min=1, memory_max=1, memory_limit=0)
+
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, where the pragma can change
+def test_pruning_restores_foreign_key_enforcement_on_its_connection(workload):
+    from django.db import connection
+
+    put_samples(index_container(workload), [aligned_now() - 2 * DAY])
+    assert retention.prune()["raw"] == 1
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        assert cursor.fetchone() == (1,)
