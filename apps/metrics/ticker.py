@@ -8,6 +8,7 @@ so runs never overlap. Ticks missed while nothing ran are skipped, not replayed.
 holder died expires after a few intervals, so the next run after a restart takes it.
 """
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ POLL_SECONDS = 0.5
 # A run hands over only with at least this much time before the next tick, so the newer run
 # can prime its counters first.
 HANDOVER_MARGIN = 2.5
-# A run never outlives the django-q2 task timeout; without a successor it stops after this.
-RUN_LIMIT = 300
+# Without a successor a run stops after this: the schedule fires every minute, up to 30 s late,
+# so a longer silence means the scheduler has stopped (the cluster is shutting down, and it
+# waits for this task). A run also never outlives the django-q2 task timeout.
+RUN_LIMIT = 90
 
 
 def next_tick(after, interval):
@@ -125,6 +128,7 @@ class TickLoop:
     sleep: object = time.sleep
     on_tick: object = None  # called with (tick, containers stored) after each tick
     done: list = field(default_factory=list)
+    parent: int = field(default_factory=os.getppid)
 
     @property
     def clock(self):
@@ -158,8 +162,12 @@ class TickLoop:
             return 0
 
     def _wait_for(self, tick):
-        """Wait until ``tick``; False when the lease went to someone else meanwhile."""
+        """Wait until ``tick``; False when the lease went to someone else meanwhile, or when the
+        process that started this run (the task cluster) is gone."""
         while True:
+            if os.getppid() != self.parent:
+                log.info("stats: the task cluster is gone; this sampler run ends")
+                return False
             remaining = tick - self.clock()
             if self.ticks is None:
                 ours, successor_waiting = self.lease.state()

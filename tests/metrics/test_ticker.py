@@ -106,6 +106,21 @@ def test_a_run_without_successor_stops_at_its_run_limit_and_frees_the_lease():
     assert SamplerLease.objects.get(pk=1).owner == ""
 
 
+def test_by_default_a_run_stops_soon_after_the_schedule_stopped_firing():
+    """A stopping cluster waits for the running sampler task: it must not take minutes."""
+    clock = FakeClock(1_000_000_001)
+    done = run(clock, RecordingSampler(clock))
+    assert 60 < done[-1] - 1_000_000_001 <= 105
+
+
+def test_a_run_whose_task_cluster_died_stops_at_once(monkeypatch):
+    clock = FakeClock(1_000_000_001)
+    sampler = RecordingSampler(clock, during_tick=lambda ts: monkeypatch.setattr(
+        "apps.metrics.ticker.os.getppid", lambda: 1))
+    assert run(clock, sampler) == [1_000_000_005]
+    assert SamplerLease.objects.get(pk=1).owner == ""
+
+
 def test_sample_stats_runs_the_requested_number_of_ticks_in_the_foreground(monkeypatch):
     clock = FakeClock(1_000_000_001)
     sampler = RecordingSampler(clock)
@@ -146,7 +161,7 @@ def test_a_database_error_loses_one_tick_not_the_run(metrics_log):
 
 
 def test_a_run_ends_before_the_task_cluster_would_kill_it(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120}
-    assert ticker.default_run_limit(15) == 60
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 100}
+    assert ticker.default_run_limit(15) == 40
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 900}
     assert ticker.default_run_limit(15) == ticker.RUN_LIMIT
