@@ -13,3 +13,8 @@ test:
 
 lint:
 	.venv/bin/ruff check .
+
+bench:
+	.venv/bin/python bench/run_sampling.py --sizes 100 300 --ticks 5
+	.venv/bin/python bench/run_query.py
+	.venv/bin/python bench/run_maintenance.py
