@@ -34,24 +34,27 @@ def create_trigger(*, name, kind, config=None, secret=""):
     """Create a trigger; raises InvalidInput or Conflict (duplicate name)."""
     config = _clean(kind, config or {}, name)
     if Trigger.objects.filter(name=name).exists():
-        raise Conflict("name", _("A trigger named '%(name)s' already exists.") % {"name": name})
+        raise _duplicate(name)
     try:
         return Trigger.objects.create(name=name, kind=kind, config=config, secret=secret or "")
-    except IntegrityError:
-        raise Conflict("name", _("A trigger named '%(name)s' already exists.")
-                       % {"name": name}) from None
+    except IntegrityError:  # lost a race with another create of the same name
+        raise _duplicate(name) from None
 
 
 def update_trigger(trigger, changes):
     name = changes.get("name", trigger.name)
     config = _clean(trigger.kind, changes.get("config", trigger.config), name)
     if Trigger.objects.exclude(pk=trigger.pk).filter(name=name).exists():
-        raise Conflict("name", _("A trigger named '%(name)s' already exists.") % {"name": name})
+        raise _duplicate(name)
     trigger.name, trigger.config = name, config
     if changes.get("secret") is not None:
         trigger.secret = changes["secret"]
     trigger.save()
     return trigger
+
+
+def _duplicate(name):
+    return Conflict("name", _("A trigger named '%(name)s' already exists.") % {"name": name})
 
 
 def bind(trigger, workload):

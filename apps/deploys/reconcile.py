@@ -8,10 +8,13 @@
 import logging
 import os
 import socket
+from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.deploys.dispatch import release_lock
 from apps.deploys.models import Deploy, Status
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
@@ -61,9 +64,7 @@ def mark_interrupted():
         Deploy.objects.filter(pk=deploy.pk, status=Status.RUNNING).update(
             status=Status.INTERRUPTED, finished_at=timezone.now()
         )
-        Workload.objects.filter(pk=deploy.workload_id, lock_deploy_id=deploy.pk).update(
-            lock_deploy_id=None, lock_acquired_at=None, lock_owner=""
-        )
+        release_lock(deploy)
         record_event(deploy.workload, "interrupted",
                      _("Deploy #%(id)s was interrupted (its worker stopped).") % {"id": deploy.pk})
         count += 1
@@ -77,10 +78,6 @@ def _worker_alive(deploy):
     host, _sep, pid = workload.lock_owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         # Another host's worker: only the lock's age can tell (see acquire_lock).
-        from datetime import timedelta
-
-        from django.conf import settings
-
         age = timezone.now() - (workload.lock_acquired_at or timezone.now())
         return age < timedelta(seconds=settings.TINYFORGE_DEPLOY_TIMEOUT)
     return _pid_alive(int(pid))

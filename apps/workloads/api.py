@@ -65,9 +65,7 @@ def list_workloads(request):
 @router.post("/workloads", response={201: WorkloadOut, **ERRORS})
 def create_workload(request, payload: WorkloadIn):
     require_staff(request)
-    data = payload.dict()
-    data["env"] = [item for item in data["env"]]
-    workload = actions.create_workload(**data)
+    workload = actions.create_workload(**payload.dict())
     return Reply(201, workload_out(workload))
 
 

@@ -105,7 +105,7 @@ def test_the_rollback_command_fails_with_one_readable_line(make_workload):
 def test_rollback_of_a_git_workload_replays_the_earlier_commit(
     make_workload, settings, tmp_path, registry
 ):
-    from tests.workloads.sources.test_git import commit_page, git
+    from tests.workloads.sources.test_git import commit_page, git, remove_git_workload
 
     settings.TINYFORGE_WORK_DIR = tmp_path / "work"
     base = f"{registry.host}/tftest/base-rb:1"
@@ -130,12 +130,7 @@ def test_rollback_of_a_git_workload_replays_the_earlier_commit(
         assert back.pinned["image_id"] == first.pinned["image_id"]  # reused, not rebuilt
         assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "git version 1")
     finally:
-        from apps.workloads.sources import get_source
-
-        get_source("git").teardown(workload)
-        for pinned in workload.deploys.values_list("pinned", flat=True):
-            if pinned.get("image_id"):
-                dockerlab.remove_image(pinned["image_id"])
+        remove_git_workload(workload)
         dockerlab.remove_image(base)
 
 

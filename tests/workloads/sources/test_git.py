@@ -29,6 +29,14 @@ def test_it_rejects_bad_git_specs_naming_the_field(spec, field):
     assert field in caught.value.errors
 
 
+def remove_git_workload(workload):
+    """Tear the workload down and remove every image its deploys built."""
+    get_source("git").teardown(workload)
+    for pinned in workload.deploys.values_list("pinned", flat=True):
+        if pinned.get("image_id"):
+            dockerlab.remove_image(pinned["image_id"])
+
+
 def git(repo, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
@@ -85,10 +93,7 @@ def test_a_git_workload_builds_runs_and_picks_up_a_new_commit(
         row = Container.objects.get(workload=workload)
         assert row.digest == again.pinned["image_id"]
     finally:
-        get_source("git").teardown(workload)
-        for pinned in workload.deploys.values_list("pinned", flat=True):
-            if pinned.get("image_id"):
-                dockerlab.remove_image(pinned["image_id"])
+        remove_git_workload(workload)
 
 
 @pytest.mark.docker
@@ -110,7 +115,4 @@ def test_a_build_failure_fails_the_deploy_and_keeps_the_running_version(
         assert failed.status == "failed" and failed.error_code == "build_failed"
         assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "git version 1")
     finally:
-        get_source("git").teardown(workload)
-        for pinned in workload.deploys.values_list("pinned", flat=True):
-            if pinned.get("image_id"):
-                dockerlab.remove_image(pinned["image_id"])
+        remove_git_workload(workload)
