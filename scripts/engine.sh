@@ -29,7 +29,7 @@ pidfile_stale() {
 
 install_missing() {
     local missing=0 c
-    for c in dockerd docker-registry docker-compose busybox git msgfmt; do
+    for c in dockerd docker-registry docker-compose busybox git msgfmt socat; do
         command -v "$c" >/dev/null 2>&1 || missing=1
     done
     command -v docker >/dev/null 2>&1 || missing=1
@@ -37,7 +37,7 @@ install_missing() {
     echo "engine.sh: installing Docker engine and tools via apt-get"
     apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            docker.io busybox-static docker-compose docker-registry git gettext
+            docker.io busybox-static docker-compose docker-registry git gettext socat
 }
 
 # The tests need the registry, compose, busybox and git too, not only the engine.
