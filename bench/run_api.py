@@ -9,7 +9,12 @@ cluster, whose schedule starts the sampler) on a fresh SQLite file under /tmp, s
 their deploys fail fast. Load starts only once the sampler holds its lease, and every client
 talks to 127.0.0.1 over a kept-alive connection, for a bounded time. Prints requests/s and
 p50/p95/p99 (overall and per operation), 5xx answers, transport errors and "database is
-locked" lines in the server log; ``--write`` puts the table into bench/RESULTS.md.
+locked" lines in the server log. Before the load, one client times each operation alone
+(including the admin changelist and workload page, logged in by session) for the p50 figures.
+
+``--baseline REF`` runs the same measurement against the code at git ``REF`` too (a temporary
+worktree with this benchmark copied in), so the report can give ratios from one run;
+``--write`` puts the table into bench/RESULTS.md.
 """
 import argparse
 import http.client
@@ -17,6 +22,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +40,9 @@ from bench.common import host_context, percentile  # noqa: E402
 from tests.support import dockerlab  # noqa: E402
 
 SECTION = "## API under concurrency"
+SINGLE = ("list", "detail", "history", "stats", "admin_list", "admin_page")
+SINGLE_REPEAT = 30
+ADMIN_PASSWORD = "bench-" + uuid.uuid4().hex
 # (operation, weight): reads dominate, as on a real dashboard; writes are a steady trickle.
 MIX = (("list", 35), ("detail", 20), ("history", 15), ("stats", 10), ("patch", 12),
        ("deploy", 8))
@@ -48,7 +57,7 @@ def seed(workloads, ledger, live, image):
     from apps.workloads import actions
     from apps.workloads.models import ApiToken
 
-    user = get_user_model().objects.create_superuser("bench", "", uuid.uuid4().hex)
+    user = get_user_model().objects.create_superuser("bench", "", ADMIN_PASSWORD)
     ids = []
     for n in range(workloads):
         spec = ({"image": image, "local": True, "command": ["sleep", "3600"]} if n < live
@@ -151,6 +160,62 @@ class Client(threading.Thread):
             self.latencies[operation].append(time.perf_counter() - started)
             self.statuses[status] += 1
 
+class AdminSession:
+    """A browser-like admin session: log in through the login form, keep the cookies."""
+
+    def __init__(self, port):
+        import http.cookiejar
+        import urllib.request
+
+        self.base = f"http://127.0.0.1:{port}"
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def login(self, username, password):
+        import urllib.parse
+
+        page = self.opener.open(self.base + "/admin/login/", timeout=30).read().decode()
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, "username": username,
+                                       "password": password, "next": "/admin/"}).encode()
+        answer = self.opener.open(self.base + "/admin/login/?next=/admin/", data, timeout=30)
+        if "/admin/login/" in answer.geturl():
+            raise SystemExit("run_api: admin login failed")
+
+    def get(self, path):
+        with self.opener.open(self.base + path, timeout=60) as answer:
+            answer.read()
+            return answer.status
+
+
+def time_single(port, token, ids):
+    """p50 seconds of each operation with one client and nothing else going on."""
+    client = Client(port, token, ids, 0, 0)
+    admin = AdminSession(port)
+    admin.login("bench", ADMIN_PASSWORD)
+    workload = ids[len(ids) // 2]
+    calls = {
+        "list": lambda: client.request("GET", "/api/workloads"),
+        "detail": lambda: client.request("GET", f"/api/workloads/{workload}"),
+        "history": lambda: client.request("GET", f"/api/workloads/{workload}/deploys"),
+        "stats": lambda: client.request(
+            "GET", f"/api/workloads/{workload}/stats/history?window=6h"),
+        "admin_list": lambda: admin.get("/admin/workloads/workload/"),
+        "admin_page": lambda: admin.get(f"/admin/workloads/workload/{workload}/change/"),
+    }
+    figures = {}
+    for name in SINGLE:
+        calls[name]()  # warm: first use of a code path and its caches
+        times = []
+        for _ in range(SINGLE_REPEAT):
+            started = time.perf_counter()
+            status = calls[name]()
+            times.append(time.perf_counter() - started)
+            if status != 200:
+                raise SystemExit(f"run_api: {name} answered {status}")
+        figures[name] = percentile(times, 50)
+    return figures
+
 
 def run_load(port, token, ids, clients, seconds):
     until = time.monotonic() + seconds
@@ -171,64 +236,91 @@ def run_load(port, token, ids, clients, seconds):
     return latencies, statuses, errors, elapsed
 
 
-def report(latencies, statuses, errors, elapsed, locked, args):
+def summarize(latencies, statuses, errors, elapsed, locked):
+    """Plain figures (seconds, counts) of one load run: what --json prints."""
     every = [value for values in latencies.values() for value in values]
-    total = len(every)
-    server_errors = sum(count for status, count in statuses.items() if status >= 500)
+    operations = {}
+    for operation, _weight in MIX:
+        values = latencies.get(operation) or [0]
+        operations[operation] = {"requests": len(latencies.get(operation) or []),
+                                 **{f"p{pct}": percentile(values, pct) for pct in (50, 95, 99)}}
+    every = every or [0]
+    return {
+        "operations": operations,
+        "all": {"requests": sum(o["requests"] for o in operations.values()),
+                **{f"p{pct}": percentile(every, pct) for pct in (50, 95, 99)}},
+        "rps": sum(o["requests"] for o in operations.values()) / elapsed,
+        "statuses": {str(status): count for status, count in sorted(statuses.items())},
+        "server_errors": sum(count for status, count in statuses.items() if status >= 500),
+        "transport_errors": errors,
+        "locked": locked,
+    }
+
+
+def _ms(seconds):
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+def report(now, args, base=None, base_ref=""):
+    """The Markdown block for RESULTS.md (and the terminal)."""
+    load = now["load"]
     rows = [
-        f"{args.clients} clients for {args.seconds} s, {args.workloads} workloads × "
-        f"{args.ledger} ledger rows, sampler running; {host_context()}",
+        f"{args.workloads} workloads × {args.ledger} ledger rows, sampler running; "
+        f"{now['host']}.",
+        "",
+        "One client, each operation alone (p50 of " + str(SINGLE_REPEAT) + " calls):",
+        "",
+        "| operation | p50 |" + (f" `{base_ref}` p50 | speed-up |" if base else ""),
+        "| --- | ---: |" + (" ---: | ---: |" if base else ""),
+    ]
+    for name in SINGLE:
+        line = f"| {name} | {_ms(now['single'][name])} |"
+        if base:
+            line += (f" {_ms(base['single'][name])} | "
+                     f"{base['single'][name] / now['single'][name]:.1f}× |")
+        rows.append(line)
+    rows += [
+        "",
+        f"{args.clients} clients for {args.seconds} s:",
         "",
         "| operation | requests | p50 | p95 | p99 |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for operation, _weight in MIX:
-        values = latencies.get(operation) or [0]
-        p50, p95, p99 = (percentile(values, pct) * 1000 for pct in (50, 95, 99))
-        rows.append(f"| {operation} | {len(latencies.get(operation) or [])} | "
-                    f"{p50:.0f} ms | {p95:.0f} ms | {p99:.0f} ms |")
-    every = every or [0]
-    rows.append(f"| **all** | **{total}** | **{percentile(every, 50) * 1000:.0f} ms** | "
-                f"**{percentile(every, 95) * 1000:.0f} ms** | "
-                f"**{percentile(every, 99) * 1000:.0f} ms** |")
+    for operation, figures in [*load["operations"].items(), ("**all**", load["all"])]:
+        rows.append(f"| {operation} | {figures['requests']} | {_ms(figures['p50'])} | "
+                    f"{_ms(figures['p95'])} | {_ms(figures['p99'])} |")
     rows += [
         "",
-        f"Throughput **{total / elapsed:.1f} requests/s**; answers by status: "
-        + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
-        + f"; **5xx: {server_errors}**, transport errors: {errors}, "
-        f"**\"database is locked\" in the server log: {locked}**.",
+        f"Throughput **{load['rps']:.1f} requests/s**; answers by status: "
+        + ", ".join(f"{status}: {count}" for status, count in load["statuses"].items())
+        + f"; **5xx: {load['server_errors']}**, transport errors: {load['transport_errors']}, "
+        f"**\"database is locked\" in the server log: {load['locked']}**.",
     ]
-    return "\n".join(rows), server_errors, locked
+    if base:
+        old = base["load"]
+        rows.append(
+            f"Baseline `{base_ref}` in the same run: {old['rps']:.1f} requests/s, p50 "
+            f"{_ms(old['all']['p50'])}, p95 {_ms(old['all']['p95'])}, p99 "
+            f"{_ms(old['all']['p99'])}, 5xx {old['server_errors']}, locked {old['locked']}: "
+            f"throughput **{load['rps'] / max(old['rps'], 1e-9):.1f}×** the baseline.")
+    return "\n".join(rows)
 
 
-def write_results(text):
+def write_results(text, command):
     results = ROOT / "bench" / "RESULTS.md"
     content = results.read_text()
-    block = (f"{SECTION}\n\n```sh\n.venv/bin/python bench/run_api.py --clients 20 --seconds 30"
-             f"\n```\n\n{text}\n")
+    block = f"{SECTION}\n\n```sh\n{command}\n```\n\n{text}\n"
     if SECTION in content:
         head, _sep, tail = content.partition(SECTION)
         rest = re.search(r"\n## ", tail)
-        content = head + block + (tail[rest.start() + 1:] if rest else "")
-        if rest:
-            content = content.replace(block + "## ", block + "\n## ")
+        content = head + block + ("\n" + tail[rest.start() + 1:] if rest else "")
     else:
         content = content.rstrip() + "\n\n" + block
     results.write_text(content)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--workloads", type=int, default=50)
-    parser.add_argument("--ledger", type=int, default=30)
-    parser.add_argument("--live", type=int, default=5, help="workloads that run a real image")
-    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
-    args = parser.parse_args()
-    if not dockerlab.engine_available():
-        raise SystemExit("run_api: needs a Docker engine (scripts/engine.sh)")
-
+def measure(args):
+    """Seed a fresh install, start `manage.py serve`, time one client, then the load."""
     data_dir = Path(tempfile.mkdtemp(prefix="tf-bench-api-"))
     instance = "bench-" + uuid.uuid4().hex[:8]
     env = {**os.environ, "TINYFORGE_DATA_DIR": str(data_dir), "TINYFORGE_INSTANCE": instance,
@@ -260,8 +352,8 @@ def main():
     try:
         wait_until(lambda: server_answers(port), 60, "the server answering")
         wait_until(sampler_running, 120, "the sampler holding its lease")
-        latencies, statuses, errors, elapsed = run_load(port, token, ids, args.clients,
-                                                        args.seconds)
+        single = time_single(port, token, ids)
+        load = run_load(port, token, ids, args.clients, args.seconds)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -271,11 +363,58 @@ def main():
         dockerlab.remove_containers(f"tinyforge.instance={instance}")
         dockerlab.remove_image(image)
     locked = log_path.read_text(errors="replace").lower().count("database is locked")
-    text, server_errors, locked = report(latencies, statuses, errors, elapsed, locked, args)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return {"host": host_context(), "single": single, "load": summarize(*load, locked)}
+
+
+def measure_baseline(ref, args):
+    """The same measurement on the code at ``ref``: a detached worktree with this benchmark
+    (and its helpers) copied in, run in its own process."""
+    tree = Path(tempfile.mkdtemp(prefix="tf-bench-base-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=ROOT,
+                   check=True, capture_output=True)
+    try:
+        for name in ("bench/run_api.py", "bench/common.py", "tests/support/dockerlab.py"):
+            shutil.copy(ROOT / name, tree / name)
+        out = tree / "figures.json"
+        subprocess.run(
+            [sys.executable, str(tree / "bench" / "run_api.py"), "--json", str(out),
+             "--clients", str(args.clients), "--seconds", str(args.seconds),
+             "--workloads", str(args.workloads), "--ledger", str(args.ledger),
+             "--live", str(args.live)],
+            cwd=tree, check=True,
+        )
+        return json.loads(out.read_text())
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                       capture_output=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--workloads", type=int, default=50)
+    parser.add_argument("--ledger", type=int, default=30)
+    parser.add_argument("--live", type=int, default=5, help="workloads that run a real image")
+    parser.add_argument("--baseline", metavar="REF", help="also measure the code at git REF")
+    parser.add_argument("--json", metavar="FILE", help="write the raw figures to FILE")
+    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    args = parser.parse_args()
+    if not dockerlab.engine_available():
+        raise SystemExit("run_api: needs a Docker engine (scripts/engine.sh)")
+    base = measure_baseline(args.baseline, args) if args.baseline else None
+    now = measure(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(now))
+        return 0
+    text = report(now, args, base, args.baseline or "")
     print(text)
     if args.write:
-        write_results(text)
-    return 1 if server_errors or locked else 0
+        command = ".venv/bin/python bench/run_api.py " + " ".join(sys.argv[1:])
+        write_results(text, command.replace(" --write", ""))
+    load = now["load"]
+    return 1 if load["server_errors"] or load["locked"] or load["transport_errors"] else 0
 
 
 if __name__ == "__main__":
