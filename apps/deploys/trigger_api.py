@@ -162,7 +162,7 @@ def bind_trigger(request, workload_id: int, payload: BindIn):
     elif payload.trigger_id is not None:
         trigger = get_object_or_404(Trigger, pk=payload.trigger_id)
     else:
-        raise HttpError(422, _("Give trigger_id or an inline trigger."))
+        raise InvalidInput({"trigger_id": _("Give trigger_id or an inline trigger.")})
     bindings.bind(trigger, workload)
     return Reply(201, trigger)
 
@@ -176,8 +176,7 @@ def unbind_trigger(request, workload_id: int, trigger_id: int):
     return Reply(204, None)
 
 
-HOOK_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-               422: ErrorOut}
+HOOK_ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
 
 
 @router.post("/hooks/{token}", auth=None, response={202: HookOut, **HOOK_ERRORS})
