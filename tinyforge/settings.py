@@ -206,7 +206,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Hook URLs carry their token: redacted from every line (see apps.deploys.hook_redaction).
+    "filters": {"hook_tokens": {"()": "apps.deploys.hook_redaction.RedactHookTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["hook_tokens"]}},
     "loggers": {
         "tinyforge": {"handlers": ["console"], "level": env_str("TINYFORGE_LOG_LEVEL", "INFO")},
     },

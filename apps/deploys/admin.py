@@ -7,12 +7,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from apps.deploys import replays
+from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.ledger import artifact_available, current_deploy
 from apps.deploys.models import Backup, Deploy, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
-from apps.workloads.actions import Conflict
+from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.admin import SecretValueWidget, WorkloadAdmin
 from apps.workloads.engine import EngineError
 
@@ -140,16 +140,25 @@ class BackupAdmin(admin.ModelAdmin):
 
 
 class TriggerForm(forms.ModelForm):
-    secret = forms.CharField(label=_("secret"), required=False, widget=SecretValueWidget(),
-                             help_text=_("Leave blank to keep the stored secret."))
+    secret = forms.CharField(
+        label=_("secret"), required=False, widget=SecretValueWidget(),
+        help_text=_("Leave blank to keep the stored secret. A webhook always has one: when it "
+                    "has none, a secret is generated on save and shown once."))
 
     class Meta:
         model = Trigger
         fields = ("name", "kind", "config", "secret", "workloads")
 
     def clean_secret(self):
-        value = self.cleaned_data.get("secret")
-        return value or (self.instance.secret if self.instance.pk else "")
+        value = self.cleaned_data.get("secret") or ""
+        kind = self.data.get("kind") or self.instance.kind
+        stored = self.instance.secret if self.instance.pk else ""
+        if not value:  # blank keeps the stored secret; it cannot be emptied here
+            return stored
+        try:
+            return bindings.clean_secret(kind, value, creating=not self.instance.pk) or stored
+        except (InvalidInput, TriggerConfigError) as exc:
+            raise forms.ValidationError(next(iter(exc.errors.values()))) from None
 
     def clean(self):
         data = super().clean()
@@ -164,19 +173,49 @@ class TriggerForm(forms.ModelForm):
 @admin.register(Trigger)
 class TriggerAdmin(admin.ModelAdmin):
     form = TriggerForm
-    list_display = ("name", "kind", "hook_url", "bound")
+    list_display = ("name", "kind", "hook_url", "secret_state", "bound")
     list_filter = ("kind",)
     filter_horizontal = ("workloads",)
+    actions = ["issue_new_hook_urls"]
 
     @admin.display(description=_("hook URL"))
     def hook_url(self, obj):
         if obj.kind != "webhook":
             return "—"
-        return format_html("<code>/api/hooks/{}</code>", obj.token)
+        # Only the token's SHA-256 is stored: the URL was shown once, when it was issued.
+        return _("shown once when issued; use the action to issue a new one")
+
+    @admin.display(description=_("secret"))
+    def secret_state(self, obj):
+        if obj.needs_secret:
+            return format_html('<strong style="color:#c62828">{}</strong>',
+                               _("missing: every call is refused until one is set"))
+        return _("set") if obj.secret else "—"
 
     @admin.display(description=_("bound workloads"))
     def bound(self, obj):
         return obj.workloads.count()
+
+    def save_model(self, request, obj, form, change):
+        obj.ensure_secret()  # e.g. a trigger switched to webhook, or one from before secrets
+        super().save_model(request, obj, form, change)
+        if obj.kind == "webhook" and obj.raw_token:
+            self.message_user(request, _("Hook URL of %(name)s (shown once): %(url)s") % {
+                "name": obj.name, "url": f"/api/hooks/{obj.raw_token}"}, messages.WARNING)
+        if obj.generated_secret:
+            self.message_user(request, _("Generated secret of %(name)s (shown once): "
+                                         "%(secret)s") % {"name": obj.name,
+                                                          "secret": obj.generated_secret},
+                              messages.WARNING)
+
+    @admin.action(description=_("Issue new hook URLs (the old ones stop working)"),
+                  permissions=["change"])
+    def issue_new_hook_urls(self, request, queryset):
+        for trigger in queryset.filter(kind="webhook"):
+            bindings.reissue_hook_token(trigger)
+            self.message_user(request, _("Hook URL of %(name)s (shown once): %(url)s") % {
+                "name": trigger.name, "url": f"/api/hooks/{trigger.raw_token}"},
+                messages.WARNING)
 
 
 class TriggerBindingInline(admin.TabularInline):

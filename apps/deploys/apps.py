@@ -24,6 +24,8 @@ class DeploysConfig(AppConfig):
     verbose_name = _("Deploys")
 
     def ready(self):
-        from apps.deploys import signals  # noqa: F401  (connects the schedule receivers)
+        from apps.deploys import hook_redaction, signals  # noqa: F401  (signals: receivers)
+
+        hook_redaction.install()
 
         post_migrate.connect(ensure_schedules, sender=self)

@@ -4,30 +4,44 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.deploys.triggers import trigger_choices
-from apps.workloads.models import Workload
+from apps.workloads.models import Workload, hash_token
 from apps.workloads.secrets import EncryptedTextField
 
 
 def new_hook_token():
+    """A fresh raw hook token (also the default of the old ``token`` column in migration 0002)."""
     import secrets
 
     return secrets.token_urlsafe(24)
 
 
+def new_webhook_secret():
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
 class Trigger(models.Model):
-    """Something that starts deploys of the workloads bound to it (see apps.deploys.triggers)."""
+    """Something that starts deploys of the workloads bound to it (see apps.deploys.triggers).
+
+    The hook token is stored as its SHA-256 only (like API tokens): the raw token, and so the
+    hook URL, exist only in the response that issued them (``raw_token`` on that instance)."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     kind = models.CharField(_("kind"), max_length=32, choices=trigger_choices)
     config = models.JSONField(_("configuration"), default=dict, blank=True)
     secret = EncryptedTextField(_("secret"), blank=True)
-    token = models.CharField(_("hook token"), max_length=64, unique=True, default=new_hook_token,
-                             editable=False)
+    token_hash = models.CharField(_("hook token (SHA-256)"), max_length=64, unique=True,
+                                  editable=False)
     workloads = models.ManyToManyField(Workload, related_name="triggers", blank=True,
                                        verbose_name=_("workloads"))
     # What the trigger remembers between polls (e.g. the last digest a registry watch saw).
     state = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    # Set on the instance only, by the call that just made them; never stored in the clear.
+    raw_token = None
+    generated_secret = None
 
     class Meta:
         verbose_name = _("trigger")
@@ -36,6 +50,36 @@ class Trigger(models.Model):
 
     def __str__(self):
         return self.name
+
+    def issue_hook_token(self):
+        """Replace the hook token (the old hook URL stops working); returns the raw token."""
+        self.raw_token = new_hook_token()
+        self.token_hash = hash_token(self.raw_token)
+        return self.raw_token
+
+    def ensure_secret(self):
+        """A webhook always has a secret: generate one when there is none. Returns the
+        generated secret (to show once), or None when one was already set."""
+        if self.kind != "webhook" or self.secret:
+            return None
+        self.secret = self.generated_secret = new_webhook_secret()
+        return self.generated_secret
+
+    @property
+    def needs_secret(self):
+        """A webhook from before secrets were required: it refuses every call until one is set."""
+        return self.kind == "webhook" and not self.secret
+
+    @classmethod
+    def find_hook(cls, raw_token):
+        return cls.objects.filter(token_hash=hash_token(raw_token), kind="webhook").first()
+
+    def save(self, *args, **kwargs):
+        if not self.token_hash:
+            self.issue_hook_token()
+        if self._state.adding:
+            self.ensure_secret()
+        super().save(*args, **kwargs)
 
 
 class WebhookDelivery(models.Model):

@@ -1,6 +1,10 @@
 """Trigger endpoints: CRUD, workload bindings and the webhook receiver. Thin."""
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
@@ -9,30 +13,50 @@ from ninja.errors import HttpError
 
 from apps.deploys import bindings
 from apps.deploys.models import Trigger
+from apps.workloads.actions import InvalidInput
 from apps.workloads.models import Workload
 from apps.workloads.schemas import ErrorOut
 from tinyforge.api import require_staff
 
+log = logging.getLogger("tinyforge.triggers")
 router = Router(tags=["triggers"])
+MAX_TOKEN_LENGTH = 200
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
+STRICT = {"extra": "forbid"}
+SECRET_HELP = ("Write-only HMAC-SHA256 secret of a webhook. Omit it (or give \"\") on create "
+               "to have one generated and returned once. A webhook's secret cannot be emptied.")
+
+
 class TriggerIn(Schema):
-    name: str
-    kind: str
+    model_config = STRICT
+
+    name: str = Field(..., max_length=100)
+    kind: str = Field(..., max_length=32)
     config: dict[str, Any] = {}
-    secret: str = Field("", description="Write-only (webhook HMAC secret).")
+    secret: str = Field("", max_length=256, description=SECRET_HELP)
 
 
 class TriggerPatch(Schema):
-    name: str | None = None
+    model_config = STRICT
+
+    name: str | None = Field(None, max_length=100)
     config: dict[str, Any] | None = None
-    secret: str | None = None
+    secret: str | None = Field(None, max_length=256, description=SECRET_HELP)
 
 
 class BindIn(Schema):
-    trigger_id: int | None = None
+    model_config = STRICT
+
+    trigger_id: int | None = Field(None, ge=1, le=2**63 - 1)
     trigger: TriggerIn | None = None
+
+
+def _is_staff(context):
+    request = (context or {}).get("request")
+    user = getattr(request, "auth", None) if request is not None else None
+    return bool(user and user.is_active and user.is_staff)
 
 
 class TriggerOut(Schema):
@@ -41,7 +65,10 @@ class TriggerOut(Schema):
     kind: str
     config: dict[str, Any]
     has_secret: bool
-    hook_url: str | None
+    notice: str | None = Field(None, description="What must be done before the trigger works.")
+    hook_url: str | None = Field(
+        None, description="Only in the staff response that issued the hook token (create, "
+                          "new-hook-url); only its SHA-256 is stored, so it is never shown again.")
     workload_ids: list[int]
 
     @staticmethod
@@ -49,12 +76,31 @@ class TriggerOut(Schema):
         return bool(obj.secret)
 
     @staticmethod
-    def resolve_hook_url(obj):
-        return f"/api/hooks/{obj.token}" if obj.kind == "webhook" else None
+    def resolve_notice(obj):
+        if obj.needs_secret:
+            return _("This webhook has no secret and refuses every call: set one (PATCH secret).")
+        return None
+
+    @staticmethod
+    def resolve_hook_url(obj, context):
+        # The raw token exists only on the instance that just issued it; staff only besides.
+        if obj.kind != "webhook" or not obj.raw_token or not _is_staff(context):
+            return None
+        return f"/api/hooks/{obj.raw_token}"
 
     @staticmethod
     def resolve_workload_ids(obj):
         return list(obj.workloads.values_list("pk", flat=True))
+
+
+class TriggerIssuedOut(TriggerOut):
+    secret: str | None = Field(
+        None, description="The generated webhook secret, in the create response only; never "
+                          "shown again.")
+
+    @staticmethod
+    def resolve_secret(obj, context):
+        return obj.generated_secret if _is_staff(context) else None
 
 
 class HookOut(Schema):
@@ -67,7 +113,7 @@ def list_triggers(request, kind: str | None = None):
     return query.filter(kind=kind) if kind else query
 
 
-@router.post("/triggers", response={201: TriggerOut, **ERRORS})
+@router.post("/triggers", response={201: TriggerIssuedOut, **ERRORS})
 def create_trigger(request, payload: TriggerIn):
     require_staff(request)
     return Reply(201, bindings.create_trigger(**payload.dict()))
@@ -85,6 +131,16 @@ def patch_trigger(request, trigger_id: int, payload: TriggerPatch):
     return bindings.update_trigger(trigger, payload.dict(exclude_unset=True))
 
 
+@router.post("/triggers/{trigger_id}/new-hook-url", response={200: TriggerIssuedOut, **ERRORS})
+def new_hook_url(request, trigger_id: int):
+    """Issue a new hook URL (shown once in this response); the old one stops working."""
+    require_staff(request)
+    trigger = get_object_or_404(Trigger, pk=trigger_id)
+    if trigger.kind != "webhook":
+        raise InvalidInput({"kind": _("Only webhook triggers have a hook URL.")})
+    return bindings.reissue_hook_token(trigger)
+
+
 @router.delete("/triggers/{trigger_id}", response={204: None, **ERRORS})
 def delete_trigger(request, trigger_id: int):
     require_staff(request)
@@ -97,7 +153,7 @@ def workload_triggers(request, workload_id: int):
     return get_object_or_404(Workload, pk=workload_id).triggers.all()
 
 
-@router.post("/workloads/{workload_id}/triggers", response={201: TriggerOut, **ERRORS})
+@router.post("/workloads/{workload_id}/triggers", response={201: TriggerIssuedOut, **ERRORS})
 def bind_trigger(request, workload_id: int, payload: BindIn):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -106,7 +162,7 @@ def bind_trigger(request, workload_id: int, payload: BindIn):
     elif payload.trigger_id is not None:
         trigger = get_object_or_404(Trigger, pk=payload.trigger_id)
     else:
-        raise HttpError(422, _("Give trigger_id or an inline trigger."))
+        raise InvalidInput({"trigger_id": _("Give trigger_id or an inline trigger.")})
     bindings.bind(trigger, workload)
     return Reply(201, trigger)
 
@@ -120,11 +176,26 @@ def unbind_trigger(request, workload_id: int, trigger_id: int):
     return Reply(204, None)
 
 
-@router.post("/hooks/{token}", auth=None, response={202: HookOut, 401: ErrorOut, 404: ErrorOut})
+HOOK_ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+
+
+@router.post("/hooks/{token}", auth=None, response={202: HookOut, **HOOK_ERRORS})
 def receive_hook(request, token: str):
-    trigger = get_object_or_404(Trigger, token=token, kind="webhook")
+    """Fire a webhook trigger. The body must be signed (X-Hub-Signature-256, HMAC-SHA256 with the
+    trigger's secret) and be a JSON object; a delivery seen within 10 minutes (same delivery id,
+    or the same body when no id is sent) is refused with 409."""
+    trigger = Trigger.find_hook(token) if len(token) <= MAX_TOKEN_LENGTH else None
+    if trigger is None:
+        raise Http404
     try:
-        deploys = bindings.receive_webhook(trigger, request.headers, request.body)
+        body = request.body
+    except RequestDataTooBig:
+        raise HttpError(413, _("body: larger than %(max)s bytes.")
+                        % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}) from None
+    try:
+        deploys = bindings.receive_webhook(trigger, request.headers, body)
     except PermissionError:
+        if trigger.needs_secret:
+            log.warning("webhook trigger %s has no secret: call refused", trigger.pk)
         raise HttpError(401, _("Invalid or missing signature.")) from None
     return Reply(202, {"deploy_ids": [deploy.pk for deploy in deploys]})

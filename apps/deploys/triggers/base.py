@@ -22,8 +22,11 @@ class TriggerKind:
       trigger and its bindings by ``apps.deploys.triggers.sync_schedule``.
     - ``should_fire(trigger) -> bool``: asked each time the schedule runs; may update
       ``trigger.state`` (saved by the caller). Raises nothing: a failed poll is False.
-    - ``accepts(trigger, headers, body, payload) -> bool``: for pushed calls (webhooks), whether
-      this delivery should fan out; raises ``PermissionError`` when the call is not authentic.
+    - ``verify(trigger, headers, body)``: for pushed calls (webhooks), raises ``PermissionError``
+      when the call is not authentic. Runs before the body is even parsed.
+    - ``accepts(trigger, headers, payload) -> bool``: for verified pushed calls, whether this
+      delivery should fan out. ``payload`` is the parsed JSON object (a dict, whatever its
+      contents: it comes from outside, so every value may have any JSON type). Raises nothing.
     """
 
     kind = ""
@@ -43,5 +46,8 @@ class TriggerKind:
     def should_fire(self, trigger):
         return False
 
-    def accepts(self, trigger, headers, body, payload):
+    def verify(self, trigger, headers, body):
         raise PermissionError("this trigger does not accept calls")
+
+    def accepts(self, trigger, headers, payload):
+        return False

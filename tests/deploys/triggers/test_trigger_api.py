@@ -62,7 +62,8 @@ def test_bindings_bind_by_id_or_inline_list_and_unbind(as_admin, make_workload):
 
 def test_binding_needs_a_trigger_and_unknown_ids_are_404(as_admin, make_workload):
     workload = make_workload()
-    assert as_admin.post(f"/workloads/{workload.pk}/triggers", {}).status_code == 422
+    neither = as_admin.post(f"/workloads/{workload.pk}/triggers", {})
+    assert neither.status_code == 422 and "trigger_id" in neither.data["errors"]
     assert as_admin.post(f"/workloads/{workload.pk}/triggers",
                          {"trigger_id": 999}).status_code == 404
     assert as_admin.post("/workloads/999/triggers", {"trigger_id": 1}).status_code == 404
@@ -74,6 +75,7 @@ ENDPOINTS = [
     ("get", "/triggers/{trigger}", None, False),
     ("patch", "/triggers/{trigger}", {"name": "y"}, True),
     ("delete", "/triggers/{trigger}", None, True),
+    ("post", "/triggers/{trigger}/new-hook-url", None, True),
     ("get", "/workloads/{workload}/triggers", None, False),
     ("post", "/workloads/{workload}/triggers", {"trigger_id": 0}, True),
     ("delete", "/workloads/{workload}/triggers/{trigger}", None, True),

@@ -39,10 +39,10 @@ def test_a_signed_webhook_fans_out_to_both_bound_workloads_and_both_roll_forward
         for p in ports
     ]
     hook.workloads.add(*workloads)
-    first = post_hook(client, hook.token, {"ref": "refs/heads/main"}, delivery="d-1")
+    first = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, delivery="d-1")
     assert first.status_code == 202 and len(first.json()["deploy_ids"]) == 2
     second_digest = publisher.publish(repository, 2)
-    second = post_hook(client, hook.token, {"ref": "refs/heads/main"}, delivery="d-2")
+    second = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, delivery="d-2")
     deploys = Deploy.objects.filter(pk__in=second.json()["deploy_ids"])
     assert {d.workload_id for d in deploys} == {w.pk for w in workloads}
     assert all(d.reason == "webhook" and d.trigger_id == hook.pk for d in deploys)
@@ -53,7 +53,7 @@ def test_a_signed_webhook_fans_out_to_both_bound_workloads_and_both_roll_forward
 
 def test_a_wrong_signature_is_401_and_dispatches_nothing(client, hook, make_workload):
     hook.workloads.add(make_workload())
-    response = post_hook(client, hook.token, {"ref": "refs/heads/main"}, signature="sha256=00")
+    response = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, signature="sha256=00")
     assert response.status_code == 401 and "detail" in response.json()
     assert not Deploy.objects.exists()
 
@@ -61,28 +61,28 @@ def test_a_wrong_signature_is_401_and_dispatches_nothing(client, hook, make_work
 def test_a_missing_signature_is_401(client, hook, make_workload):
     hook.workloads.add(make_workload())
     body = json.dumps({"ref": "refs/heads/main"})
-    response = client.post(f"/api/hooks/{hook.token}", body, content_type="application/json")
+    response = client.post(f"/api/hooks/{hook.raw_token}", body, content_type="application/json")
     assert response.status_code == 401 and not Deploy.objects.exists()
 
 
 def test_a_signature_made_with_another_secret_is_refused(client, hook, make_workload):
     hook.workloads.add(make_workload())
-    response = post_hook(client, hook.token, {"ref": "refs/heads/main"}, secret="other-secret")
+    response = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, secret="other-secret")
     assert response.status_code == 401 and not Deploy.objects.exists()
 
 
-def test_a_replayed_delivery_dispatches_nothing_again(client, hook, make_workload):
+def test_a_replayed_delivery_is_409_and_dispatches_nothing_again(client, hook, make_workload):
     hook.workloads.add(make_workload())
-    first = post_hook(client, hook.token, {"ref": "refs/heads/main"}, delivery="same")
-    again = post_hook(client, hook.token, {"ref": "refs/heads/main"}, delivery="same")
+    first = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, delivery="same")
+    again = post_hook(client, hook.raw_token, {"ref": "refs/heads/main"}, delivery="same")
     assert len(first.json()["deploy_ids"]) == 1
-    assert again.status_code == 202 and again.json()["deploy_ids"] == []
+    assert again.status_code == 409 and again.json()["field"] == "delivery"
     assert Deploy.objects.count() == 1
 
 
 def test_the_branch_filter_ignores_pushes_to_other_branches(client, hook, make_workload):
     hook.workloads.add(make_workload())
-    response = post_hook(client, hook.token, {"ref": "refs/heads/feature"})
+    response = post_hook(client, hook.raw_token, {"ref": "refs/heads/feature"})
     assert response.status_code == 202 and response.json()["deploy_ids"] == []
     assert not Deploy.objects.exists()
 
@@ -91,9 +91,9 @@ def test_a_tag_filter_matches_registry_push_events(client, make_workload):
     hook = Trigger.objects.create(name="reg", kind="webhook", secret=SECRET,
                                   config={"branch": "", "tag": "live"})
     hook.workloads.add(make_workload())
-    other = post_hook(client, hook.token, {"events": [{"action": "push",
+    other = post_hook(client, hook.raw_token, {"events": [{"action": "push",
                                                        "target": {"tag": "dev"}}]})
-    match = post_hook(client, hook.token, {"events": [{"action": "push",
+    match = post_hook(client, hook.raw_token, {"events": [{"action": "push",
                                                        "target": {"tag": "live"}}]})
     assert other.json()["deploy_ids"] == [] and len(match.json()["deploy_ids"]) == 1
 

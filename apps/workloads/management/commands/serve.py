@@ -18,6 +18,8 @@ class Command(BaseCommand):
         web = subprocess.Popen([
             python, "-m", "gunicorn", "tinyforge.wsgi:application", "--bind", options["bind"],
             "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            # a hook URL's path is its credential: the access log shows it redacted
+            "--logger-class", "tinyforge.gunicorn_logging.HookRedactingLogger",
         ])
         # qcluster must get SIGTERM on its main pid only (a group-wide signal can hang it),
         # so it runs in its own session and is stopped explicitly below.
