@@ -13,6 +13,11 @@ def _stat(pid):
     return {"state": fields[0], "ppid": int(fields[1]), "session": int(fields[3])}
 
 
+def children(pid):
+    """Live direct children of ``pid``."""
+    return {child for child, info in live().items() if info["ppid"] == pid}
+
+
 def cmdline(pid):
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

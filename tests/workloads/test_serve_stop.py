@@ -56,7 +56,8 @@ class Served:
         return self.output.read_text(errors="replace")
 
     def cluster_pid(self):
-        for pid in processes.family(self.proc.pid):
+        # The cluster's forked processes share its command line: take serve's own child.
+        for pid in processes.children(self.proc.pid):
             if processes.cmdline(pid).rstrip().endswith("qcluster"):
                 return pid
         return None
