@@ -84,7 +84,8 @@ def live_processes():
 def tree(roots, sessions=()):
     """Pids of ``roots``, their live descendants and every live member of ``sessions``."""
     table = live_processes()
-    members = {pid for pid, info in table.items() if info["session"] in set(sessions)}
+    sessions = set(sessions)
+    members = {pid for pid, info in table.items() if info["session"] in sessions}
     members |= {pid for pid in roots if pid in table}
     grew = True
     while grew:

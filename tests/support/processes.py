@@ -51,9 +51,9 @@ def family(root):
 
 
 def still_alive(pids, sessions=()):
-    table = live()
+    table, sessions = live(), set(sessions)
     return {pid for pid in pids if pid in table} | {
-        pid for pid, info in table.items() if info["session"] in set(sessions)}
+        pid for pid, info in table.items() if info["session"] in sessions}
 
 
 def wait_until(predicate, deadline_s, interval=0.1):
