@@ -20,18 +20,22 @@ from apps.workloads.engine import EngineError
 @admin.register(Deploy)
 class DeployAdmin(admin.ModelAdmin):
     list_display = ("id", "workload", "status", "reason", "short_ref", "requested_by",
-                    "created_at", "error_code")
+                    "created_at", "error_code", "failure")
     list_filter = ("status", "reason", "source_kind")
     search_fields = ("workload__name", "pinned_ref")
     exclude = ("env_snapshot",)
     readonly_fields = ("workload", "status", "reason", "requested_by", "source_kind", "trigger",
-                       "pinned_ref", "pinned", "spec_snapshot", "error_code", "log",
+                       "pinned_ref", "pinned", "spec_snapshot", "error_code", "failure", "log",
                        "rollback_of", "promoted_from", "chained_from", "created_at",
                        "started_at", "finished_at")
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
         return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+
+    @admin.display(description=_("failure"))
+    def failure(self, obj):
+        return failure_text(obj)
 
     def has_add_permission(self, request):
         return False
@@ -66,6 +70,16 @@ class DeployAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/deploys/deploy/rollback_confirm.html", context)
 
 
+def failure_text(deploy):
+    """The fixed message for the error code and the failure's detail sentence (escaped by the
+    admin like any text)."""
+    if not deploy.error_code:
+        return "—"
+    explanation = deploy.error_explanation
+    message = str(deploy.error_message)
+    return f"{message} {explanation}" if explanation else message
+
+
 class DeployHistoryInline(admin.TabularInline):
     """The ledger on the workload page, newest first, with a rollback button per entry."""
 
@@ -78,7 +92,7 @@ class DeployHistoryInline(admin.TabularInline):
     verbose_name = _("deploy")
     verbose_name_plural = _("deploy history")
     fields = ("entry", "status_badge", "reason", "short_ref", "requested_by", "created_at",
-              "duration_s", "error_code", "rollback")
+              "duration_s", "error_code", "failure", "rollback")
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -102,6 +116,10 @@ class DeployHistoryInline(admin.TabularInline):
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
         return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+
+    @admin.display(description=_("failure"))
+    def failure(self, obj):
+        return failure_text(obj)
 
     @admin.display(description=_("duration"))
     def duration_s(self, obj):

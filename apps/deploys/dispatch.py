@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.deploys.backups import backup_before_deploy
+from apps.deploys.failures import safe_detail
 from apps.deploys.ledger import prune_ledger
 from apps.deploys.models import Deploy, Reason, Status
 from apps.deploys.triggers import get_trigger_kind
@@ -126,7 +127,7 @@ def _run(deploy, write):
         )
         pinned = source.deploy(ctx)
     except EngineError as exc:
-        _finish(deploy, write, exc.code, exc.message)
+        _finish(deploy, write, exc.code, exc.message, exc.detail)
         return
     except (SpecError, UnknownSource) as exc:
         _finish(deploy, write, "internal", str(exc))
@@ -189,7 +190,7 @@ def _refresh_index(workload, source, write):
         write(_("Could not refresh the container index: %(error)s") % {"error": exc})
 
 
-def _finish(deploy, write, code, raw_error):
+def _finish(deploy, write, code, raw_error, detail=None):
     workload = deploy.workload
     if code:
         write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error})
@@ -204,7 +205,8 @@ def _finish(deploy, write, code, raw_error):
         write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
         record_event(workload, "deployed", _("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
     Deploy.objects.filter(pk=deploy.pk).update(
-        status=status, error_code=code or "", finished_at=timezone.now()
+        status=status, error_code=code or "", finished_at=timezone.now(),
+        error_detail=safe_detail(detail) if code else {},
     )
     prune_ledger(workload)
 

@@ -151,6 +151,8 @@ class Deploy(models.Model):
     # JSON of [{"key", "value", "secret"}], encrypted as a whole.
     env_snapshot = EncryptedTextField(_("env snapshot"), blank=True)
     error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    # Typed facts about the failure (exit_code, port, holder_id, missing): see deploys.failures.
+    error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
     log = models.TextField(_("log"), blank=True)
     rollback_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
@@ -184,6 +186,13 @@ class Deploy(models.Model):
     @property
     def error_message(self):
         return ERROR_MESSAGES.get(self.error_code, "") if self.error_code else ""
+
+    @property
+    def error_explanation(self):
+        """The failure's detail as a sentence ("" when there is none)."""
+        from apps.deploys.failures import describe
+
+        return describe(self.error_detail) if self.error_code else ""
 
     @property
     def duration(self):

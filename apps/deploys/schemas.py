@@ -16,6 +16,9 @@ class DeployOut(Schema):
     pinned: dict[str, Any]
     error_code: str
     error_message: str
+    # Typed facts only: exit_code, port, holder_id, missing (see apps.deploys.failures).
+    error_detail: dict[str, Any]
+    error_explanation: str
     rollback_of_id: int | None
     promoted_from_id: int | None
     chained_from_id: int | None
@@ -42,6 +45,10 @@ class DeployOut(Schema):
     @staticmethod
     def resolve_error_message(obj):
         return str(obj.error_message)
+
+    @staticmethod
+    def resolve_error_explanation(obj):
+        return obj.error_explanation
 
 
 class DeployDetailOut(DeployOut):

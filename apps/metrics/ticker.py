@@ -5,7 +5,8 @@ samples several ticks. Ticks fall on wall-clock multiples of the interval. A run
 until a newer run asks for the lease, then hands over between two ticks; the newer run reads
 the counters once ("primes") and carries on with the next tick. Only the lease holder samples,
 so runs never overlap. Ticks missed while nothing ran are skipped, not replayed. A lease whose
-holder died expires after a few intervals, so the next run after a restart takes it.
+holder died expires after a few intervals, so the next run after a restart takes it. A run
+also ends within one poll when ``serve`` is stopping (its stop flag), releasing the lease.
 """
 import logging
 import os
@@ -18,6 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 
 from apps.metrics.models import SamplerLease
+from apps.workloads.supervisor import stop_requested
 
 log = logging.getLogger("tinyforge.metrics")
 
@@ -71,7 +73,7 @@ class Lease:
         while True:
             if self.try_take():
                 return True
-            if self.clock() >= deadline:
+            if self.clock() >= deadline or stop_requested():
                 return False
             sleep(POLL_SECONDS)
 
@@ -167,6 +169,9 @@ class TickLoop:
         while True:
             if os.getppid() != self.parent:
                 log.info("stats: the task cluster is gone; this sampler run ends")
+                return False
+            if stop_requested():
+                log.info("stats: TinyForge is stopping; this sampler run ends")
                 return False
             remaining = tick - self.clock()
             if self.ticks is None:

@@ -9,6 +9,7 @@ from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.models import NAME_RE, EnvVar, Volume, Workload
 from apps.workloads.sources import SpecError, UnknownSource, get_source
+from apps.workloads.sources.runner import ports_clash, published_ports
 
 TRANSLATED = ("title", "description", "title_en", "title_ru", "description_en", "description_ru")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -54,6 +55,7 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
     if errors:
         raise InvalidInput(errors)
     _check_unique(name=name, kind=kind, ref_id=ref_id or None)
+    _check_ports(spec)
     fields = {key: value for key, value in texts.items() if key in TRANSLATED and value is not None}
     try:
         with transaction.atomic():
@@ -90,6 +92,9 @@ def update_workload(workload, changes):
         raise InvalidInput(errors)
     ref_id = changes.get("ref_id", workload.ref_id) or str(workload.pk)
     _check_unique(name=name, kind=kind, ref_id=ref_id, exclude=workload.pk)
+    if "kind" in changes or "spec" in changes:
+        # Only when the spec changes: a rename must not trip over a clash saved before this check.
+        _check_ports(spec, exclude=workload.pk)
     with transaction.atomic():
         workload.name, workload.kind, workload.spec, workload.ref_id = name, kind, spec, ref_id
         for key in TRANSLATED:
@@ -136,6 +141,22 @@ def _check_unique(*, name, kind, ref_id, exclude=None):
     if ref_id and others.filter(kind=kind, ref_id=ref_id).exists():
         raise Conflict("ref_id", _("A %(kind)s workload with reference '%(ref)s' already exists.")
                        % {"kind": kind, "ref": ref_id})
+
+
+def _check_ports(spec, exclude=None):
+    """Conflict when another workload's spec already publishes one of this spec's host ports."""
+    mine = published_ports(spec.get("ports") if isinstance(spec, dict) else None)
+    if not mine:
+        return
+    others = Workload.objects.exclude(pk=exclude) if exclude else Workload.objects.all()
+    for other in others.only("pk", "name", "spec").order_by("pk"):
+        theirs = published_ports((other.spec or {}).get("ports") if isinstance(
+            other.spec, dict) else None)
+        port = ports_clash(mine, theirs)
+        if port is not None:
+            raise Conflict("spec.ports", _(
+                "Port %(port)s is already published by workload '%(name)s' (#%(id)s)."
+            ) % {"port": port, "name": other.name, "id": other.pk})
 
 
 def _clean_env(items, old, errors):

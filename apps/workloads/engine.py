@@ -4,6 +4,7 @@ Everything else calls these functions and sees plain dicts/tuples and ``EngineEr
 from the ledger's vocabulary — never a docker SDK object or exception.
 """
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -19,12 +20,18 @@ _client_lock = threading.Lock()
 
 
 class EngineError(Exception):
-    """An engine operation failed; ``code`` is one of the ledger's error codes."""
+    """An engine operation failed; ``code`` is one of the ledger's error codes.
 
-    def __init__(self, code, message):
+    ``message`` is the raw engine text (log only: it may echo a secret). ``detail`` holds facts
+    parsed out of it that cannot carry one (an exit code, a port number, an image reference we
+    asked for), for the ledger: see ``apps.deploys.failures``.
+    """
+
+    def __init__(self, code, message, detail=None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = dict(detail or {})
 
 
 class EngineDown(EngineError):
@@ -84,11 +91,38 @@ def _reset():
         _client = None
 
 
+# What the engine says when a host port cannot be published: "Bind for 0.0.0.0:8080 failed:
+# port is already allocated" or "listen tcp4 127.0.0.1:8080: bind: address already in use".
+# Only the port number is kept from such a text.
+_PORT_TAKEN_RES = (
+    re.compile(r"Bind for [0-9a-fA-F.:\[\]]*:(\d{1,5}) failed: port is already allocated"),
+    re.compile(
+        r"listen (?:tcp|udp)[46]? [0-9a-fA-F.:\[\]]*:(\d{1,5}): bind: address already in use"),
+)
+
+
+def port_in_use(text):
+    """The host port an engine error says is already taken, or None."""
+    for pattern in _PORT_TAKEN_RES:
+        match = pattern.search(text or "")
+        if match and 1 <= int(match.group(1)) <= 65535:
+            return int(match.group(1))
+    return None
+
+
+def _missing_manifest(text):
+    lowered = (text or "").lower()
+    return "manifest unknown" in lowered or (
+        "manifest for" in lowered and "not found" in lowered)
+
+
 class _translate_errors:
     """Context manager mapping SDK/transport exceptions to EngineError codes."""
 
-    def __init__(self, code):
+    def __init__(self, code, missing=None):
         self.code = code
+        # The image reference being pulled: named as missing when the registry has no manifest.
+        self.missing = missing
 
     def __enter__(self):
         return self
@@ -106,7 +140,13 @@ class _translate_errors:
                 "no basic auth" in lowered
             ):
                 raise EngineError("auth_failed", text) from exc
-            raise EngineError(self.code, text) from exc
+            detail = {}
+            port = port_in_use(text)
+            if port is not None:
+                detail["port"] = port
+            if self.missing and (_missing_manifest(text) or isinstance(exc, NotFound)):
+                detail["missing"] = self.missing
+            raise EngineError(self.code, text, detail) from exc
         if isinstance(exc, (DockerException, requests.exceptions.RequestException)):
             raise EngineError(self.code, str(exc)) from exc
         return False
@@ -136,7 +176,8 @@ def pull(repository, tag, auth=None):
 
     Raises EngineError("auth_failed" | "pull_failed" | "engine_down").
     """
-    with _translate_errors("pull_failed"):
+    separator = "@" if str(tag).startswith("sha256:") else ":"
+    with _translate_errors("pull_failed", missing=f"{repository}{separator}{tag}"):
         image = _get_client().images.pull(repository, tag=tag, auth_config=auth or None)
         return _image_info(image)
 
@@ -225,6 +266,15 @@ def list_containers(labels):
     with _translate_errors("internal"):
         found = _get_client().containers.list(all=True, filters={"label": filters})
         return [_container_info(c) for c in found]
+
+
+def containers_publishing(port, labels):
+    """Containers (any state) carrying every label in ``labels`` that publish host ``port``."""
+    filters = {"label": [f"{k}={v}" if v is not None else k for k, v in labels.items()],
+               "publish": str(int(port))}
+    with _translate_errors("internal"):
+        return [_container_info(c) for c in _get_client().containers.list(all=True,
+                                                                           filters=filters)]
 
 
 def container_logs(container_id, tail=20):
@@ -324,7 +374,8 @@ def compose(project, compose_file, *args):
         raise EngineError("pull_failed", output)
     if "connection refused" in lowered or "cannot connect to the docker daemon" in lowered:
         raise EngineDown(output)
-    raise EngineError("start_failed", output)
+    port = port_in_use(output)
+    raise EngineError("start_failed", output, {"port": port} if port is not None else {})
 
 
 # --- Metrics: what the sampler needs from the engine -----------------------------------------

@@ -87,14 +87,19 @@ def test_a_bad_command_fails_and_the_previous_container_serves_again(
     assert len(tf_engine.list_containers({"tinyforge.workload": str(workload_id)})) == 1
 
 
-def test_a_port_taken_by_someone_else_fails_the_deploy(as_admin, registry, publisher, repo_name):
+def test_a_port_another_workload_publishes_is_refused_at_save_and_the_holder_keeps_serving(
+    as_admin, registry, publisher, repo_name
+):
     repository = f"{registry.host}/{repo_name}"
     publisher.publish(repository, 1)
     port = dockerlab.free_port()
-    create_and_deploy(as_admin, "holder", f"{repository}:live", port)
-    other_id, deploy = create_and_deploy(as_admin, "squatter", f"{repository}:live", port)
-    assert deploy["status"] == "failed" and deploy["error_code"] == "start_failed"
-    assert not tf_engine.list_containers({"tinyforge.workload": str(other_id)})
+    holder_id, _ = create_and_deploy(as_admin, "holder", f"{repository}:live", port)
+    squatter = as_admin.post("/workloads", {
+        "name": "squatter", "kind": "image",
+        "spec": {"image": f"{repository}:live", "ports": [f"127.0.0.1:{port}:8080"]},
+    })
+    assert squatter.status_code == 409 and f"'holder' (#{holder_id})" in squatter.data["detail"]
+    assert not Workload.objects.filter(name="squatter").exists()
     assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")
 
 

@@ -60,7 +60,8 @@ class ImageSource(Source):
         if ctx.spec.get("local"):
             info = engine.inspect_image(ctx.spec["image"])
             if info is None:
-                raise EngineError("pull_failed", f"local image {ctx.spec['image']} not found")
+                raise EngineError("pull_failed", f"local image {ctx.spec['image']} not found",
+                                  {"missing": ctx.spec["image"]})
             ctx.log(_("Using local image %(id)s.") % {"id": info.id[:19]})
             return info.id, self._pin(ref, info)
         ctx.log(_("Pulling %(image)s.") % {"image": ctx.spec["image"]})
@@ -76,7 +77,8 @@ class ImageSource(Source):
             ctx.log(_("Pulling %(image)s.") % {"image": detail["image"]})
             engine.pull(ref.repository, ref.digest, auth=registry_auth(ref.registry))
         if engine.inspect_image(detail["image"]) is None:
-            raise EngineError("pull_failed", f"image {detail['image']} is gone")
+            raise EngineError("pull_failed", f"image {detail['image']} is gone",
+                              {"missing": detail["image"]})
         pinned = Pinned(ref=detail.get("digest") or detail["image_id"], detail=detail)
         return detail["image"], pinned
 

@@ -92,6 +92,31 @@ def port_bindings(ports):
     return bindings
 
 
+def published_ports(ports):
+    """{(host ip, host port, proto)} a ``ports`` list publishes on the host; "0.0.0.0" stands for
+    every address. Entries without a host port (the engine picks one) and invalid ones are
+    left out."""
+    found = set()
+    for text in ports if isinstance(ports, list) else []:
+        match = _PORT_RE.match(text) if isinstance(text, str) else None
+        if match and match.group("host"):
+            found.add((match.group("ip") or "0.0.0.0", int(match.group("host")),
+                       match.group("proto") or "tcp"))
+    return found
+
+
+def ports_clash(mine, theirs):
+    """The first host port both sets publish (same port and proto, and the same address or
+    either on every address), else None."""
+    for ip, port, proto in sorted(mine):
+        for other_ip, other_port, other_proto in theirs:
+            if port == other_port and proto == other_proto and (
+                ip == other_ip or "0.0.0.0" in (ip, other_ip)
+            ):
+                return port
+    return None
+
+
 def mounts_for(workload, labels):
     """Volume mounts for the engine; named volumes are created (labelled) on first use."""
     mounts = {}
@@ -133,11 +158,15 @@ def replace_container(ctx, image, service=""):
         _await_running(new_id)
         if spec.get("healthcheck"):
             health.await_healthy(new_id, spec["healthcheck"], ctx.log)
-    except EngineError:
+    except EngineError as exc:
         engine.remove_container(new_id)
         for container in stopped:
             engine.start(container.id)
             ctx.log(_("Restarted previous container %(id)s.") % {"id": container.id[:12]})
+        if "port" in exc.detail:
+            holder = port_holder(exc.detail["port"], ctx.workload)
+            if holder is not None:
+                exc.detail["holder_id"] = holder
         raise
     for container in old:
         engine.remove_container(container.id)
@@ -155,6 +184,20 @@ def container_name(workload, deploy_id):
 
 def current_containers(workload):
     return engine.list_containers(workload_labels(workload))
+
+
+def port_holder(port, workload):
+    """The id of another workload of this install whose container publishes host ``port``."""
+    try:
+        found = engine.containers_publishing(
+            port, {LABEL_PREFIX + "instance": settings.TINYFORGE_INSTANCE})
+    except EngineError:
+        return None
+    for container in found:
+        owner = container.labels.get(LABEL_PREFIX + "workload", "")
+        if owner.isdigit() and int(owner) != workload.pk and container.state == "running":
+            return int(owner)
+    return None
 
 
 def _release_ports(ctx, old):
@@ -178,7 +221,9 @@ def _await_running(container_id):
         if info is None or info.state in ("exited", "dead", "restarting") or info.restart_count:
             logs = engine.container_logs(container_id) if info else ""
             code = info.exit_code if info else "?"
-            raise EngineError("start_failed", f"container exited with code {code}: {logs[-500:]}")
+            detail = {"exit_code": info.exit_code} if info and info.state != "running" else {}
+            raise EngineError("start_failed", f"container exited with code {code}: {logs[-500:]}",
+                              detail)
         if time.monotonic() >= deadline:
             return
         time.sleep(0.1)

@@ -16,12 +16,19 @@ class Command(BaseCommand):
         workload = find_workload(options["workload"])
         deploy = dispatch(workload, Reason.CLI, progress=self.stdout.write)
         if deploy.status != Status.SUCCEEDED:
-            raise CommandError(_("Deploy #%(id)s failed: %(code)s — %(message)s") % {
-                "id": deploy.pk, "code": deploy.error_code, "message": deploy.error_message
-            })
+            raise CommandError(failure_summary(
+                deploy, _("Deploy #%(id)s failed: %(code)s — %(message)s")))
         self.stdout.write(_("Deploy #%(id)s running %(ref)s.") % {
             "id": deploy.pk, "ref": deploy.pinned_ref
         })
+
+
+def failure_summary(deploy, template):
+    """The fixed message for the error code, then the failure's detail sentence if any."""
+    summary = template % {"id": deploy.pk, "code": deploy.error_code,
+                          "message": deploy.error_message}
+    explanation = deploy.error_explanation
+    return f"{summary} {explanation}" if explanation else summary
 
 
 def find_workload(name_or_id):

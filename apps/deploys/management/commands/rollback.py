@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from apps.deploys.management.commands.deploy import find_workload
+from apps.deploys.management.commands.deploy import failure_summary, find_workload
 from apps.deploys.models import Deploy, Status
 from apps.deploys.replays import rollback
 from apps.workloads.actions import Conflict
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         except Conflict as exc:
             raise CommandError(exc.message) from None
         if deploy.status != Status.SUCCEEDED:
-            raise CommandError(_("Rollback #%(id)s failed: %(code)s — %(message)s") % {
-                "id": deploy.pk, "code": deploy.error_code, "message": deploy.error_message})
+            raise CommandError(failure_summary(
+                deploy, _("Rollback #%(id)s failed: %(code)s — %(message)s")))
         self.stdout.write(_("Rolled back to deploy #%(target)s: running %(ref)s.") % {
             "target": deploy.rollback_of_id, "ref": deploy.pinned_ref})

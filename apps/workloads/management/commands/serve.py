@@ -1,40 +1,72 @@
 import os
 import signal
-import subprocess
 import sys
+import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from apps.workloads import supervisor
+
+# gunicorn finishes requests in flight for this long after SIGTERM; it must be shorter than
+# the grace below, so a slow request ends by itself rather than by SIGKILL.
+WEB_GRACEFUL_TIMEOUT = 4
+
 
 class Command(BaseCommand):
-    help = "Run the web server and the django-q2 task cluster together; Ctrl-C stops both."
+    help = ("Run the web server and the django-q2 task cluster together; one Ctrl-C or SIGTERM "
+            "stops every process they started within 10 seconds.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("TINYFORGE_BIND", "127.0.0.1:8000"))
+        parser.add_argument("--grace", type=float, default=6.0,
+                            help="seconds the processes get to stop before they are killed")
 
     def handle(self, *args, **options):
+        self.signals = []
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        supervisor.clear_stop()
+        children = supervisor.Supervisor()
         python = sys.executable
-        web = subprocess.Popen([
+        children.start("web", [
             python, "-m", "gunicorn", "tinyforge.wsgi:application", "--bind", options["bind"],
             "--workers", "2", "--threads", "4", "--access-logfile", "-",
             # a hook URL's path is its credential: the access log shows it redacted
             "--logger-class", "tinyforge.gunicorn_logging.HookRedactingLogger",
+            "--graceful-timeout", str(WEB_GRACEFUL_TIMEOUT),
+            # Per install: the default (~/.gunicorn/gunicorn.ctl) is shared by every install on
+            # the host, and each one deleted the other's when it stopped.
+            "--control-socket", str(supervisor.run_dir() / "gunicorn.ctl"),
         ])
-        # qcluster must get SIGTERM on its main pid only (a group-wide signal can hang it),
-        # so it runs in its own session and is stopped explicitly below.
-        cluster = subprocess.Popen([python, "manage.py", "qcluster"], start_new_session=True)
+        children.start("cluster", [python, str(settings.BASE_DIR / "manage.py"), "qcluster"])
         self.stdout.write(_("TinyForge is up at http://%(bind)s/admin/ (Ctrl-C stops it).")
                           % {"bind": options["bind"]})
-        signal.signal(signal.SIGTERM, lambda *_args: web.send_signal(signal.SIGINT))
+        failed = None
+        while not self.signals:
+            failed = children.exited()
+            if failed:
+                break
+            time.sleep(0.2)
+        if failed:
+            self.stderr.write(_("The %(name)s process exited with code %(code)s; stopping the "
+                                "rest.") % {"name": failed[0], "code": failed[1]})
+        else:
+            self.stdout.write(_("Stopping (Ctrl-C again to stop at once)…"))
+        supervisor.request_stop()
         try:
-            web.wait()
-        except KeyboardInterrupt:
-            web.wait()
+            killed = children.stop(options["grace"], hurry=lambda: len(self.signals) > 1)
         finally:
-            cluster.send_signal(signal.SIGTERM)
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cluster.kill()
+            supervisor.clear_stop()
+        if killed:
+            self.stdout.write(_("Killed %(count)s process(es) that did not stop in time.")
+                              % {"count": killed})
         self.stdout.write(_("Stopped."))
+        if failed:
+            sys.exit(1)
+
+    def _on_signal(self, signum, frame):
+        # Only record it: the main loop does the stopping, so a second Ctrl-C while stopping
+        # never lands in the middle of it as a KeyboardInterrupt.
+        self.signals.append(signum)
