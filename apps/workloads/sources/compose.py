@@ -7,7 +7,13 @@ from django.utils.translation import gettext_lazy
 
 from apps.workloads import engine
 from apps.workloads.references import split_reference
-from apps.workloads.sources.base import LABEL_PREFIX, Pinned, Source, SpecError, workload_labels
+from apps.workloads.sources.base import (
+    LABEL_PREFIX,
+    Pinned,
+    Source,
+    SpecError,
+    selector_labels,
+)
 from apps.workloads.sources.image import image_available
 from apps.workloads.workdirs import content_hash, workdir, write_if_changed
 
@@ -48,12 +54,15 @@ class ComposeSource(Source):
         return dict(spec)
 
     def project(self, workload, spec):
-        return sanitize_project_name(spec.get("project") or f"tf-{workload.name}")
+        """The spec's project, else the workload's engine key (instance + id, or the project
+        it already had before engine keys existed): installs sharing an engine never collide."""
+        return sanitize_project_name(spec.get("project") or workload.engine_key)
 
     def deploy(self, ctx):
         text = ctx.pinned["compose"] if ctx.pinned else ctx.spec["compose"]
         services = ctx.pinned.get("services", {}) if ctx.pinned else {}
-        rendered = render(text, workload_labels(ctx.workload), services)
+        # Selector labels only: a rename must not change the file and recreate the services.
+        rendered = render(text, selector_labels(ctx.workload), services)
         path = workdir(ctx.workload) / COMPOSE_FILE
         if write_if_changed(path, rendered):
             ctx.log(_("Wrote %(file)s (%(hash)s).") % {
@@ -105,7 +114,7 @@ class ComposeSource(Source):
         engine.compose(self.project(workload, workload.spec), path, *args)
 
     def reconcile(self, workload):
-        return engine.list_containers(workload_labels(workload))
+        return engine.list_containers(selector_labels(workload))
 
 
 def _validate_compose(text):
