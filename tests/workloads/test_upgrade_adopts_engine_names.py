@@ -1,5 +1,7 @@
 """The upgrade to id-based engine names adopts what already exists (issue 8 §1): a volume named
 the old way keeps its data, a compose workload keeps its project, old backups keep a map."""
+import uuid
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -28,14 +30,15 @@ def test_an_upgrade_keeps_old_volumes_with_their_data_and_old_compose_projects(
 ):
     image = f"{registry.host}/{repo_name}:live"
     publisher.publish(f"{registry.host}/{repo_name}", 1)
-    volume = "tf-legacy-data"
+    name = f"legacy-{uuid.uuid4().hex[:8]}"  # the engine may be shared with other runs
+    volume = f"tf-{name}-data"
     # Labelled with this session's instance, so the session's sweep removes it.
     dockerlab.create_volume(volume, {"tinyforge.instance": settings.TINYFORGE_INSTANCE})
     try:
         dockerlab.write_into_volume(volume, "f", "written before the upgrade", image)
         old = migrate(BEFORE)
         OldWorkload = old.get_model("workloads", "Workload")
-        legacy = OldWorkload.objects.create(name="legacy", kind="image", ref_id="legacy",
+        legacy = OldWorkload.objects.create(name=name, kind="image", ref_id="legacy",
                                             spec={"image": image})
         old.get_model("workloads", "Volume").objects.create(
             workload=legacy, name="data", mount_path="/data")
@@ -48,7 +51,7 @@ def test_an_upgrade_keeps_old_volumes_with_their_data_and_old_compose_projects(
     finally:
         migrate()
 
-    workload = Workload.objects.get(name="legacy")
+    workload = Workload.objects.get(name=name)
     assert workload.volumes.get(name="data").docker_name == volume
     shop = Workload.objects.get(name="legacy.shop")
     assert get_source("compose").project(shop, shop.spec) == sanitize_project_name(
