@@ -154,3 +154,40 @@ def test_a_compose_workload_keeps_its_project_and_containers_across_a_rename(
         assert containers_of(workload.pk, settings.TINYFORGE_INSTANCE) == []
     finally:
         get_source("compose").teardown(workload, volumes=True)
+
+
+def test_a_compose_project_shared_with_another_install_is_neither_taken_over_nor_taken_down(
+    make_workload, registry, publisher, repo_name, settings, tmp_path
+):
+    """Two installs whose specs name the same project: the second refuses to deploy into it,
+    and its delete removes only its own containers."""
+    image = f"{registry.host}/{repo_name}:live"
+    publisher.publish(f"{registry.host}/{repo_name}", 1)
+    base = settings.TINYFORGE_INSTANCE
+    project = f"shared-{repo_name.rsplit('/', 1)[-1]}"
+    port_a, port_b = dockerlab.free_port(), dockerlab.free_port()
+    first = None
+    try:
+        settings.TINYFORGE_INSTANCE, settings.TINYFORGE_WORK_DIR = f"{base}-a", tmp_path / "a"
+        first = make_workload(kind="compose", spec={
+            "compose": ONE_SERVICE.format(image=image, port=port_a), "project": project})
+        assert dispatch(first, "manual").status == "succeeded"
+        [running_a] = containers_of(first.pk, f"{base}-a")
+
+        settings.TINYFORGE_INSTANCE, settings.TINYFORGE_WORK_DIR = f"{base}-b", tmp_path / "b"
+        second = make_workload(kind="compose", spec={
+            "compose": ONE_SERVICE.format(image=image, port=port_b), "project": project})
+        refused = dispatch(second, "manual")
+        assert refused.status == "failed" and refused.error_code == "start_failed"
+        assert "another workload or install" in refused.log
+        actions.delete_workload(second)
+
+        [still_a] = containers_of(first.pk, f"{base}-a")
+        assert still_a.id == running_a.id and still_a.state == "running"
+        assert dockerlab.wait_for_http(f"http://127.0.0.1:{port_a}/", "version 1")
+    finally:
+        if first is not None:
+            settings.TINYFORGE_INSTANCE, settings.TINYFORGE_WORK_DIR = f"{base}-a", tmp_path / "a"
+            get_source("compose").teardown(first, volumes=True)
+        for suffix in ("a", "b"):
+            dockerlab.remove_containers(f"tinyforge.instance={base}-{suffix}")

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.workloads import engine
+from apps.workloads.engine import EngineError
 from apps.workloads.references import split_reference
 from apps.workloads.sources.base import (
     LABEL_PREFIX,
@@ -69,6 +70,10 @@ class ComposeSource(Source):
                 "file": COMPOSE_FILE, "hash": content_hash(rendered)[:19]
             })
         project = self.project(ctx.workload, ctx.spec)
+        if self._foreign_containers(ctx.workload, project):
+            # "up --remove-orphans" would replace or remove what another workload runs.
+            raise EngineError("start_failed", f"compose project {project} already runs "
+                                              "containers of another workload or install")
         ctx.log(_("Running compose up for project %(project)s.") % {"project": project})
         output = engine.compose(project, path, "up", "-d", "--remove-orphans")
         for line in output.splitlines():
@@ -108,10 +113,21 @@ class ComposeSource(Source):
 
     def teardown(self, workload, volumes=False):
         path = workdir(workload) / COMPOSE_FILE
-        if not path.exists():
-            return
-        args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-        engine.compose(self.project(workload, workload.spec), path, *args)
+        project = self.project(workload, workload.spec)
+        if path.exists() and not self._foreign_containers(workload, project):
+            args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+            engine.compose(project, path, *args)
+        # What compose could not (file gone) or must not (project shared) take down: our own
+        # containers, found by the selector labels.
+        for container in engine.list_containers(selector_labels(workload)):
+            engine.remove_container(container.id)
+
+    def _foreign_containers(self, workload, project):
+        """Containers in ``project`` that belong to another workload or another install (a
+        project set in two specs, or one adopted from before engine keys included the id)."""
+        ours = selector_labels(workload)
+        return [c for c in engine.list_containers({"com.docker.compose.project": project})
+                if any(c.labels.get(key) != value for key, value in ours.items())]
 
     def reconcile(self, workload):
         return engine.list_containers(selector_labels(workload))
