@@ -64,6 +64,7 @@ class EnvVarInline(admin.TabularInline):
 class VolumeInline(admin.TabularInline):
     model = Volume
     extra = 0
+    readonly_fields = ("engine_name",)
 
 
 class ContainerInline(admin.TabularInline):
@@ -117,6 +118,7 @@ class WorkloadAdmin(TranslationAdmin):
     search_fields = ("name", "title")
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
     actions = ["deploy_now"]
+    readonly_fields = ("engine_key",)
     change_form_template = "admin/workloads/workload/change_form.html"
 
     @admin.display(description=_("state"))

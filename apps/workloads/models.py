@@ -1,7 +1,7 @@
 """Workloads and what hangs off them: env, volumes, the container index, registry logins, events."""
 import hashlib
 import re
-import secrets as _random
+import secrets as std_secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -62,7 +62,8 @@ class Workload(models.Model):
     lock_owner = models.CharField(max_length=200, blank=True, editable=False)  # "host:pid"
     # The stem of the engine names (compose project, container names, volumes, image tags),
     # fixed when the workload is created so that renaming it changes nothing on the engine.
-    engine_key = models.CharField(max_length=100, null=True, unique=True, editable=False)
+    engine_key = models.CharField(_("engine key"), max_length=100, null=True, unique=True,
+                                  editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -86,7 +87,7 @@ class Workload(models.Model):
             key = default_engine_key(self.pk)
             # Keys adopted from before the upgrade follow another pattern and could clash.
             if type(self).objects.filter(engine_key=key).exclude(pk=self.pk).exists():
-                key += "-" + _random.token_hex(3)
+                key += "-" + std_secrets.token_hex(3)
             self.engine_key = key
             type(self).objects.filter(pk=self.pk).update(engine_key=key)
 
@@ -140,7 +141,8 @@ class Volume(models.Model):
     read_only = models.BooleanField(_("read only"), default=False)
     # The engine's name for a named volume, fixed at creation (see Workload.engine_key): a
     # renamed workload keeps its data.
-    engine_name = models.CharField(max_length=255, blank=True, editable=False)
+    engine_name = models.CharField(_("engine volume"), max_length=255, blank=True,
+                                   editable=False)
 
     class Meta:
         verbose_name = _("volume")
@@ -172,7 +174,7 @@ class Volume(models.Model):
     @property
     def identity(self):
         """What a backup archive is keyed by: the engine volume, or the host directory."""
-        return f"volume:{self.engine_name}" if self.name else f"host:{self.host_path}"
+        return f"volume:{self.docker_name}" if self.name else f"host:{self.host_path}"
 
 
 class Container(models.Model):

@@ -57,12 +57,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="workload",
             name="engine_key",
-            field=models.CharField(editable=False, max_length=100, null=True, unique=True),
+            field=models.CharField(editable=False, max_length=100, null=True, unique=True,
+                                   verbose_name="engine key"),
         ),
         migrations.AddField(
             model_name="volume",
             name="engine_name",
-            field=models.CharField(blank=True, editable=False, max_length=255),
+            field=models.CharField(blank=True, editable=False, max_length=255,
+                                   verbose_name="engine volume"),
         ),
         migrations.RunPython(adopt_existing_names, migrations.RunPython.noop),
     ]
