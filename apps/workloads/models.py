@@ -30,8 +30,11 @@ def instance_slug(instance=None):
 
 
 def default_engine_key(pk, instance=None):
-    """tf-<instance>-<workload id>: the stem of every engine name a workload owns."""
-    return f"tf-{instance_slug(instance)}-{pk}"
+    """tf-<instance>-<workload id>-<random>: the stem of every engine name a workload owns.
+
+    The random part keeps a fresh database (whose ids start again at 1) from adopting the
+    volumes a former install's workload of the same id left on the engine."""
+    return f"tf-{instance_slug(instance)}-{pk}-{std_secrets.token_hex(2)}"
 
 
 class Workload(models.Model):
@@ -85,9 +88,8 @@ class Workload(models.Model):
             type(self).objects.filter(pk=self.pk).update(ref_id=self.ref_id)
         if not self.engine_key:
             key = default_engine_key(self.pk)
-            # Keys adopted from before the upgrade follow another pattern and could clash.
-            if type(self).objects.filter(engine_key=key).exclude(pk=self.pk).exists():
-                key += "-" + std_secrets.token_hex(3)
+            while type(self).objects.filter(engine_key=key).exclude(pk=self.pk).exists():
+                key = default_engine_key(self.pk)  # a key adopted at the upgrade, by chance
             self.engine_key = key
             type(self).objects.filter(pk=self.pk).update(engine_key=key)
 
@@ -157,8 +159,7 @@ class Volume(models.Model):
         super().save(*args, **kwargs)
 
     def _default_engine_name(self):
-        key = self.workload.engine_key or default_engine_key(self.workload.pk)
-        return f"{key}-{self.name}"
+        return f"{self.workload.engine_key}-{self.name}"
 
     @property
     def source(self):

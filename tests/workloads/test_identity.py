@@ -69,7 +69,7 @@ def test_engine_names_hold_the_instance_and_the_id_and_survive_a_rename(make_wor
     settings.TINYFORGE_INSTANCE = "Blue Team"
     workload = make_workload(name="shop", volumes=[{"name": "data", "mount_path": "/data"}])
     key = workload.engine_key
-    assert key.startswith("tf-blue-team-") and key.endswith(f"-{workload.pk}")
+    assert key.startswith("tf-blue-team-") and f"-{workload.pk}-" in key
     assert "shop" not in key
     assert workload.volumes.get().docker_name == f"{key}-data"
     actions.update_workload(workload, {"name": "shop2", "volumes": [
@@ -85,7 +85,18 @@ def test_instance_labels_that_differ_only_in_case_get_different_keys(make_worklo
     lower = make_workload().engine_key
     settings.TINYFORGE_INSTANCE = "Prod"
     upper = make_workload().engine_key
-    assert lower.rsplit("-", 1)[0] != upper.rsplit("-", 1)[0]
+    assert lower.rsplit("-", 2)[0] != upper.rsplit("-", 2)[0]
+
+
+def test_a_workload_that_gets_a_former_workloads_id_gets_other_engine_names(make_workload):
+    """A fresh database numbers from 1 again: it must not adopt what a former install left."""
+    former = make_workload(name="former", volumes=[{"name": "data", "mount_path": "/data"}])
+    pk, key = former.pk, former.engine_key
+    volume = former.volumes.get().docker_name
+    Workload.objects.filter(pk=pk).delete()
+    fresh = Workload.objects.create(pk=pk, name="fresh", kind="image", spec=former.spec)
+    Volume.objects.create(workload=fresh, name="data", mount_path="/data")
+    assert fresh.engine_key != key and fresh.volumes.get().docker_name != volume
 
 
 def test_compose_workloads_of_two_installs_with_the_same_name_and_id_do_not_collide(

@@ -8,6 +8,7 @@ found by labels, so the container name prefix is free to change.
 """
 import hashlib
 import re
+import secrets
 
 from django.conf import settings
 from django.db import migrations, models
@@ -37,7 +38,7 @@ def adopt_existing_names(apps, schema_editor):
     slug = _instance_slug(settings.TINYFORGE_INSTANCE)
     for workload in workloads:
         if workload.kind != "compose":
-            key = f"tf-{slug}-{workload.pk}"
+            key = f"tf-{slug}-{workload.pk}-{secrets.token_hex(2)}"
             workload.engine_key = key if key not in taken else f"{key}-m"
             taken.add(workload.engine_key)
         Workload.objects.filter(pk=workload.pk).update(engine_key=workload.engine_key)
