@@ -387,18 +387,9 @@ def volume_exists(name: str) -> bool:
     return _docker("volume", "inspect", name, check=False).returncode == 0
 
 
-def remove_volume(name: str) -> None:
-    _docker("volume", "rm", "--force", name, check=False)
-
-
 def write_into_volume(name: str, filename: str, text: str, image: str) -> None:
     """Write ``text`` to ``filename`` in volume ``name`` from a throwaway container of
     ``image`` (any image with a busybox shell)."""
     _docker("run", "--rm", "--label", TEST_LABEL, "-v", f"{name}:/v", "--entrypoint", "sh",
             image, "-c", f'printf %s "$0" > /v/{filename}', text)
 
-
-def read_from_volume(name: str, filename: str, image: str) -> str:
-    """The text of ``filename`` in volume ``name`` (read by a throwaway container)."""
-    return _docker("run", "--rm", "--label", TEST_LABEL, "-v", f"{name}:/v", "--entrypoint",
-                   "cat", image, f"/v/{filename}").stdout
