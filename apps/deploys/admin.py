@@ -141,7 +141,7 @@ class BackupAdmin(admin.ModelAdmin):
     list_display = ("id", "workload", "deploy", "status", "size", "created_at", "reason")
     list_filter = ("status",)
     readonly_fields = ("workload", "deploy", "status", "reason", "path", "size", "sha256",
-                       "created_at")
+                       "volumes", "created_at")
     actions = ["restore"]
 
     def has_add_permission(self, request):

@@ -4,10 +4,12 @@ Backups are fail-open: whatever goes wrong is recorded on a Backup row (status a
 the deploy goes on. Named volumes are read at their host mount point, so backups need a local
 engine; with a remote one they are skipped, with that reason.
 """
+import copy
 import hashlib
 import logging
 import shutil
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -21,6 +23,9 @@ from apps.workloads.secrets import known_secret_values, mask
 from apps.workloads.sources.base import workload_labels
 
 log = logging.getLogger("tinyforge.backups")
+
+# How long a restore waits for a running deploy of the workload before giving up.
+RESTORE_LOCK_WAIT = 10
 
 
 class BackupError(Exception):
@@ -56,20 +61,31 @@ def _snapshot(deploy, workload):
     target_dir = Path(settings.TINYFORGE_BACKUP_DIR) / f"workload-{workload.pk}"
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / f"{timezone.now():%Y%m%dT%H%M%S}-deploy-{deploy.pk}.tar.gz"
+    members = {}
     with tarfile.open(path, "w:gz") as archive:
-        for key, directory in sources.items():
-            archive.add(directory, arcname=key)
+        for identity, directory in sources.items():
+            member = archive_member(identity)
+            archive.add(directory, arcname=member)
+            members[member] = identity
     return Backup.objects.create(
         workload=workload, deploy=deploy, status=Backup.State.OK, path=str(path),
-        size=path.stat().st_size, sha256=_sha256(path),
+        size=path.stat().st_size, sha256=_sha256(path), volumes=members,
     )
 
 
-def volume_dirs(workload):
-    """{archive name: host directory} for every volume; raises BackupError when one is not
-    reachable from this host."""
+def archive_member(identity):
+    """The archive directory for one volume: derived from its identity (never its position in
+    the list), and free of '/' so no member is a prefix of another."""
+    return "v-" + hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def volume_dirs(workload, only=None):
+    """{volume identity: host directory} for every volume (or those whose identity is in
+    ``only``); raises BackupError when one is not reachable from this host."""
     dirs = {}
-    for index, volume in enumerate(workload.volumes.order_by("pk")):
+    for volume in workload.volumes.order_by("pk"):
+        if only is not None and volume.identity not in only:
+            continue
         if volume.host_path:
             directory = volume.host_path
         else:
@@ -78,38 +94,77 @@ def volume_dirs(workload):
         if not directory or not Path(directory).is_dir():
             raise BackupError(_("Volume %(volume)s is not readable on this host.")
                               % {"volume": volume})
-        dirs[f"{index}"] = directory
+        dirs[volume.identity] = directory
     return dirs
 
 
-def restore_backup(backup):
+@dataclass
+class _RestoreHolder:
+    """Takes the workload's deploy lock for a restore. The negative id can never be a deploy's,
+    so reconcile never mistakes the restore for one (a stale one expires like a deploy's)."""
+
+    pk: int
+    workload_id: int
+
+
+def restore_backup(backup, lock_wait=None):
     """Stop the workload's containers, put the archived volume contents back, start them.
 
-    Raises BackupError (a readable message) when the archive is missing or altered.
+    Each archived volume goes back only into the volume it was taken from (by identity);
+    volumes added since are left alone, volumes removed since are skipped. The workload's deploy
+    lock is held throughout, so a restore never races a deploy. Returns the identities
+    restored. Raises BackupError (a readable message) when the archive is missing or altered,
+    or the lock cannot be had within ``lock_wait`` seconds.
     """
+    from apps.deploys.dispatch import acquire_lock, release_lock  # dispatch imports this module
+
     if backup.status != Backup.State.OK or not Path(backup.path).is_file():
         raise BackupError(_("Backup #%(id)s has no archive to restore.") % {"id": backup.pk})
     if _sha256(Path(backup.path)) != backup.sha256:
         raise BackupError(_("Backup #%(id)s does not match its checksum.") % {"id": backup.pk})
+    if not backup.volumes:
+        raise BackupError(_("Backup #%(id)s does not record which volume each part belongs to.")
+                          % {"id": backup.pk})
+    holder = _RestoreHolder(pk=-backup.pk, workload_id=backup.workload_id)
+    wait = RESTORE_LOCK_WAIT if lock_wait is None else lock_wait
+    if not acquire_lock(holder, wait=wait):
+        raise BackupError(_("A deploy of %(name)s is running; restore backup #%(id)s when it "
+                            "has finished.") % {"name": backup.workload.name, "id": backup.pk})
+    try:
+        return _restore_locked(backup)
+    finally:
+        release_lock(holder)
+
+
+def _restore_locked(backup):
     workload = backup.workload
+    dirs = volume_dirs(workload, only=set(backup.volumes.values()))
+    for member, identity in backup.volumes.items():
+        if identity not in dirs:
+            log.info("restore of backup %s: volume %s is gone, part %s skipped",
+                     backup.pk, identity, member)
     running = [c.docker_id for c in workload.containers.filter(state="running")]
     try:
         for container_id in running:
             engine.stop(container_id)
-        _extract(backup, volume_dirs(workload))
+        _extract(backup, {member: dirs[identity] for member, identity in backup.volumes.items()
+                          if identity in dirs})
     finally:
         for container_id in running:
             try:
                 engine.start(container_id)
             except EngineError as exc:
                 log.warning("restore: could not restart %s (%s)", container_id[:12], exc.code)
+    return sorted(identity for identity in backup.volumes.values() if identity in dirs)
 
 
 def _extract(backup, dirs):
+    """{archive member: directory}: each directory is emptied and refilled from its member."""
     with tarfile.open(backup.path, "r:gz") as archive:
+        everything = archive.getmembers()
         for key, directory in dirs.items():
             _empty(Path(directory))
-            members = [m for m in archive.getmembers()
+            members = [copy.copy(m) for m in everything
                        if m.name == key or m.name.startswith(key + "/")]
             for member in members:
                 member.name = member.name[len(key):].lstrip("/") or "."

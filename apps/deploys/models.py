@@ -218,6 +218,9 @@ class Backup(models.Model):
     path = models.CharField(_("path"), max_length=500, blank=True)
     size = models.BigIntegerField(_("size"), default=0)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    # {archive member: volume identity (Volume.identity)}: a restore writes each member back
+    # only into the volume it was taken from, whatever the volume list looks like by then.
+    volumes = models.JSONField(_("volumes"), default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -6,7 +6,7 @@ import json
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from apps.deploys.backups import restore_backup
+from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import artifact_available, current_deploy, previous_target
 from apps.deploys.models import Backup, Reason, Status
@@ -27,7 +27,12 @@ def rollback(workload, *, target=None, restore_config=False, with_data=False, us
     backup = _backup_to_restore(workload) if with_data else None
     deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data)
     if backup is not None and deploy.status == Status.SUCCEEDED:
-        restore_backup(backup)
+        try:
+            restore_backup(backup)
+        except BackupError as exc:
+            raise Conflict("with_data", _("Rollback #%(deploy)s succeeded, but the data was not "
+                                          "restored: %(error)s") % {"deploy": deploy.pk,
+                                                                    "error": exc}) from None
         record_event(workload, "restored", _("Backup #%(id)s restored after rollback #%(deploy)s.")
                      % {"id": backup.pk, "deploy": deploy.pk})
     return deploy

@@ -43,7 +43,7 @@ def clean_spec(kind, spec):
 
 
 def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, chain=None,
-                    **texts):
+                    auto_backup=None, **texts):
     """Create a workload with its env and volumes; raises InvalidInput or Conflict."""
     errors = _name_errors(name)
     try:
@@ -60,7 +60,8 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
     try:
         with transaction.atomic():
             workload = Workload.objects.create(
-                name=name, kind=kind, spec=spec, ref_id=ref_id or None, **fields
+                name=name, kind=kind, spec=spec, ref_id=ref_id or None, auto_backup=auto_backup,
+                **fields
             )
             _store_children(workload, env_rows, volume_rows)
             if chain:
@@ -100,10 +101,13 @@ def update_workload(workload, changes):
         for key in TRANSLATED:
             if changes.get(key) is not None:
                 setattr(workload, key, changes[key])
+        if "auto_backup" in changes:
+            workload.auto_backup = changes["auto_backup"]
         workload.save()
         if env_rows is not None:
             workload.env_vars.all().delete()
         if volume_rows is not None:
+            _keep_engine_names(workload, volume_rows)
             workload.volumes.all().delete()
         _store_children(workload, env_rows or [], volume_rows or [])
         if changes.get("chain") is not None:
@@ -193,6 +197,15 @@ def _clean_volumes(items, errors):
             rows.append(Volume(name=name, host_path=host_path, mount_path=mount,
                                read_only=bool(item.get("read_only", False))))
     return rows
+
+
+def _keep_engine_names(workload, volume_rows):
+    """A named volume that stays in the list keeps the engine volume it had (and its data),
+    even when that name was adopted from before engine keys existed."""
+    old = {v.name: v.engine_name for v in workload.volumes.exclude(name="")}
+    for row in volume_rows:
+        if row.name in old:
+            row.engine_name = old[row.name]
 
 
 def _store_children(workload, env_rows, volume_rows):

@@ -1,6 +1,7 @@
 """The admin is TinyForge's main UI: workloads with env/volume inlines, credentials, tokens."""
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -63,6 +64,7 @@ class EnvVarInline(admin.TabularInline):
 class VolumeInline(admin.TabularInline):
     model = Volume
     extra = 0
+    readonly_fields = ("engine_name",)
 
 
 class ContainerInline(admin.TabularInline):
@@ -76,7 +78,18 @@ class ContainerInline(admin.TabularInline):
         return False
 
 
+class RefusedByActions(Exception):
+    """The workload actions refused a save; ``errors`` maps field paths to messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
 class WorkloadForm(forms.ModelForm):
+    # Set (on a per-request subclass) when the actions refused the first attempt to save.
+    refused = None
+
     class Meta:
         model = Workload
         fields = "__all__"
@@ -90,6 +103,10 @@ class WorkloadForm(forms.ModelForm):
                 for key, message in exc.errors.items():
                     self.add_error("spec" if key.startswith("spec") else None,
                                    f"{key}: {message}")
+        for key, message in (self.refused or {}).items():
+            field = key.split(".")[0].split("[")[0]
+            if not (field.startswith("spec") and self.errors.get("spec")):
+                self.add_error(field if field in self.fields else None, f"{key}: {message}")
         return data
 
 
@@ -101,6 +118,7 @@ class WorkloadAdmin(TranslationAdmin):
     search_fields = ("name", "title")
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
     actions = ["deploy_now"]
+    readonly_fields = ("engine_key",)
     change_form_template = "admin/workloads/workload/change_form.html"
 
     @admin.display(description=_("state"))
@@ -144,6 +162,66 @@ class WorkloadAdmin(TranslationAdmin):
         self.deploy_now(request, Workload.objects.filter(pk=pk))
         return redirect("admin:workloads_workload_change", pk)
 
+    # Saving goes through apps.workloads.actions, exactly like the API: the same checks (names,
+    # references, chain cycles, volume names) and the same side effects (events, engine names
+    # kept across a rename). When the actions refuse, the whole save is rolled back and the form
+    # is shown again with their errors.
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refused = getattr(request, "tinyforge_refused", None)
+        if refused:
+            form = type(form.__name__, (form,), {"refused": refused})
+        return form
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RefusedByActions as refused:
+            # The admin's atomic block has undone everything; render the form with the errors.
+            request.tinyforge_refused = refused.errors
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        """Nothing here: the workload is saved with its env, volumes and chain, through the
+        actions, in save_related (which sees the inline formsets)."""
+
+    def save_related(self, request, form, formsets, change):
+        own = {EnvVar: "env", Volume: "volumes", Container: None}
+        values = self._action_values(form)
+        for formset in formsets:
+            if formset.model in own and own[formset.model]:
+                values[own[formset.model]] = _inline_rows(formset)
+        try:
+            with transaction.atomic():
+                if change:
+                    workload = actions.update_workload(
+                        Workload.objects.get(pk=form.instance.pk), values)
+                else:
+                    workload = actions.create_workload(**values)
+        except actions.InvalidInput as exc:
+            raise RefusedByActions(exc.errors) from None
+        except actions.Conflict as exc:
+            raise RefusedByActions({exc.field: exc.message}) from None
+        _copy_saved(workload, form.instance)
+        for formset in formsets:
+            if formset.model in own:
+                # Saved by the action; the change message still expects these lists.
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            else:
+                self.save_formset(request, form, formset, change=change)
+
+    @staticmethod
+    def _action_values(form):
+        data = form.cleaned_data
+        values = {
+            "name": data.get("name"), "kind": data.get("kind"), "spec": data.get("spec"),
+            "ref_id": data.get("ref_id") or None, "auto_backup": data.get("auto_backup"),
+            "chain": [w.pk for w in data.get("chain") or []],
+        }
+        values.update({key: data[key] for key in actions.TRANSLATED if key in data})
+        return values
+
     def delete_model(self, request, obj):
         try:
             actions.delete_workload(obj)
@@ -154,6 +232,26 @@ class WorkloadAdmin(TranslationAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _inline_rows(formset):
+    """The rows an inline formset holds after the edit, as the actions take them."""
+    rows = []
+    for form in formset.forms:
+        data = form.cleaned_data
+        if not data or data.get("DELETE"):
+            continue
+        rows.append({key: value for key, value in data.items()
+                     if key not in ("id", "workload", "DELETE")})
+    return rows
+
+
+def _copy_saved(workload, instance):
+    """Make the admin's in-memory object the saved row (the redirect and log need its pk)."""
+    for field in Workload._meta.concrete_fields:
+        setattr(instance, field.attname, getattr(workload, field.attname))
+    instance._state.adding = False
+    instance._state.db = workload._state.db
 
 
 class RegistryCredentialForm(forms.ModelForm):

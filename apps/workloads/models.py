@@ -1,6 +1,7 @@
 """Workloads and what hangs off them: env, volumes, the container index, registry logins, events."""
 import hashlib
 import re
+import secrets as std_secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -15,6 +16,25 @@ name_validator = RegexValidator(
     NAME_RE,
     _("Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."),
 )
+
+
+def instance_slug(instance=None):
+    """The install's instance label as it can appear in engine names (lowercase letters,
+    digits and '-'); a short hash is added when the label had to be changed, so two labels
+    that differ only in case or punctuation never share a slug."""
+    instance = settings.TINYFORGE_INSTANCE if instance is None else instance
+    slug = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")[:30].strip("-") or "x"
+    if slug != instance:
+        slug += "-" + hashlib.sha256(instance.encode()).hexdigest()[:6]
+    return slug
+
+
+def default_engine_key(pk, instance=None):
+    """tf-<instance>-<workload id>-<random>: the stem of every engine name a workload owns.
+
+    The random part keeps a fresh database (whose ids start again at 1) from adopting the
+    volumes a former install's workload of the same id left on the engine."""
+    return f"tf-{instance_slug(instance)}-{pk}-{std_secrets.token_hex(2)}"
 
 
 class Workload(models.Model):
@@ -43,6 +63,10 @@ class Workload(models.Model):
     lock_deploy_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lock_acquired_at = models.DateTimeField(null=True, blank=True, editable=False)
     lock_owner = models.CharField(max_length=200, blank=True, editable=False)  # "host:pid"
+    # The stem of the engine names (compose project, container names, volumes, image tags),
+    # fixed when the workload is created so that renaming it changes nothing on the engine.
+    engine_key = models.CharField(_("engine key"), max_length=100, null=True, unique=True,
+                                  editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -62,6 +86,12 @@ class Workload(models.Model):
         if not self.ref_id:
             self.ref_id = str(self.pk)
             type(self).objects.filter(pk=self.pk).update(ref_id=self.ref_id)
+        if not self.engine_key:
+            key = default_engine_key(self.pk)
+            while type(self).objects.filter(engine_key=key).exclude(pk=self.pk).exists():
+                key = default_engine_key(self.pk)  # a key adopted at the upgrade, by chance
+            self.engine_key = key
+            type(self).objects.filter(pk=self.pk).update(engine_key=key)
 
     @property
     def state(self):
@@ -111,6 +141,10 @@ class Volume(models.Model):
     )
     mount_path = models.CharField(_("mount path"), max_length=500)
     read_only = models.BooleanField(_("read only"), default=False)
+    # The engine's name for a named volume, fixed at creation (see Workload.engine_key): a
+    # renamed workload keeps its data.
+    engine_name = models.CharField(_("engine volume"), max_length=255, blank=True,
+                                   editable=False)
 
     class Meta:
         verbose_name = _("volume")
@@ -119,6 +153,14 @@ class Volume(models.Model):
     def __str__(self):
         return f"{self.name or self.host_path}:{self.mount_path}"
 
+    def save(self, *args, **kwargs):
+        if self.name and not self.engine_name:
+            self.engine_name = self._default_engine_name()
+        super().save(*args, **kwargs)
+
+    def _default_engine_name(self):
+        return f"{self.workload.engine_key}-{self.name}"
+
     @property
     def source(self):
         return self.host_path or self.docker_name
@@ -126,7 +168,14 @@ class Volume(models.Model):
     @property
     def docker_name(self):
         """Named volumes are namespaced by workload so two workloads never share one by accident."""
-        return f"tf-{self.workload.name}-{self.name}" if self.name else ""
+        if not self.name:
+            return ""
+        return self.engine_name or self._default_engine_name()
+
+    @property
+    def identity(self):
+        """What a backup archive is keyed by: the engine volume, or the host directory."""
+        return f"volume:{self.docker_name}" if self.name else f"host:{self.host_path}"
 
 
 class Container(models.Model):

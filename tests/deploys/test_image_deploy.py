@@ -1,5 +1,6 @@
 """Image workloads deployed on the real engine, through the API."""
 import pytest
+from django.conf import settings
 
 from apps.deploys.models import Deploy
 from apps.workloads import engine as tf_engine
@@ -7,6 +8,13 @@ from apps.workloads.models import Container, EventLog, Workload
 from tests.support import dockerlab
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
+
+
+def ours(workload_id):
+    """The workload's containers in this test session (other sessions may share the engine
+    and number their workloads the same)."""
+    return tf_engine.list_containers({"tinyforge.instance": settings.TINYFORGE_INSTANCE,
+                                      "tinyforge.workload": str(workload_id)})
 
 
 def create_and_deploy(client, name, image, port):
@@ -50,7 +58,7 @@ def test_it_runs_the_new_digest_after_the_tag_moved(as_admin, registry, publishe
     assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 2")
     rows = Container.objects.filter(workload_id=workload_id)
     assert [r.digest for r in rows] == [second]
-    labelled = tf_engine.list_containers({"tinyforge.workload": str(workload_id)})
+    labelled = ours(workload_id)
     assert len(labelled) == 1 and labelled[0].labels["tinyforge.deploy"] == str(again.data["id"])
 
 
@@ -84,7 +92,7 @@ def test_a_bad_command_fails_and_the_previous_container_serves_again(
     failed = as_admin.post(f"/workloads/{workload_id}/deploy")
     assert failed.data["error_code"] == "start_failed"
     assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")
-    assert len(tf_engine.list_containers({"tinyforge.workload": str(workload_id)})) == 1
+    assert len(ours(workload_id)) == 1
 
 
 def test_a_port_another_workload_publishes_is_refused_at_save_and_the_holder_keeps_serving(
@@ -155,10 +163,10 @@ def test_deleting_a_workload_removes_its_containers_and_cascades(
     workload_id, deploy = create_and_deploy(
         as_admin, "doomed", f"{repository}:live", dockerlab.free_port()
     )
-    assert tf_engine.list_containers({"tinyforge.workload": str(workload_id)})
+    assert ours(workload_id)
     response = as_admin.delete(f"/workloads/{workload_id}")
     assert response.status_code == 204
-    assert not tf_engine.list_containers({"tinyforge.workload": str(workload_id)})
+    assert not ours(workload_id)
     assert not Workload.objects.filter(pk=workload_id).exists()
     assert not Deploy.objects.filter(workload_id=workload_id).exists()
     assert not Container.objects.filter(workload_id=workload_id).exists()

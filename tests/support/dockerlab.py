@@ -361,3 +361,35 @@ def remove_volumes(label_filter: str = TEST_LABEL) -> None:
     names = _docker("volume", "ls", "-q", "--filter", _label_arg(label_filter)).stdout.split()
     if names:
         _docker("volume", "rm", "--force", *names, check=False)
+
+
+def container_ids(*label_filters: str, all_states: bool = True) -> list[str]:
+    """Ids of containers matching every label filter (``key=value`` or ``key``)."""
+    args = ["ps", "-q", "--no-trunc"] + (["-a"] if all_states else [])
+    for label_filter in label_filters:
+        args += ["--filter", _label_arg(label_filter)]
+    return _docker(*args).stdout.split()
+
+
+def exec_in(container: str, *command: str) -> str:
+    """``docker exec CONTAINER COMMAND...``; return its stdout (raises DockerError on failure)."""
+    return _docker("exec", container, *command).stdout
+
+
+def create_volume(name: str, labels: dict | None = None) -> None:
+    args = ["volume", "create"]
+    for key, value in {"tinyforge.test": "1", **(labels or {})}.items():
+        args += ["--label", f"{key}={value}"]
+    _docker(*args, name)
+
+
+def volume_exists(name: str) -> bool:
+    return _docker("volume", "inspect", name, check=False).returncode == 0
+
+
+def write_into_volume(name: str, filename: str, text: str, image: str) -> None:
+    """Write ``text`` to ``filename`` in volume ``name`` from a throwaway container of
+    ``image`` (any image with a busybox shell)."""
+    _docker("run", "--rm", "--label", TEST_LABEL, "-v", f"{name}:/v", "--entrypoint", "sh",
+            image, "-c", f'printf %s "$0" > /v/{filename}', text)
+

@@ -43,10 +43,20 @@ class Pinned:
     detail: dict = field(default_factory=dict)
 
 
-def workload_labels(workload, deploy_id=None):
-    labels = {
+def selector_labels(workload):
+    """The labels that find a workload's engine objects: this install and the workload's id.
+    Never the name, which a rename changes."""
+    return {
         LABEL_PREFIX + "instance": settings.TINYFORGE_INSTANCE,
         LABEL_PREFIX + "workload": str(workload.pk),
+    }
+
+
+def workload_labels(workload, deploy_id=None):
+    """Labels to put on what a workload creates: the selector labels, and the name as
+    information for people reading ``docker ps`` (it goes stale after a rename)."""
+    labels = {
+        **selector_labels(workload),
         LABEL_PREFIX + "workload-name": workload.name,
     }
     if deploy_id is not None:

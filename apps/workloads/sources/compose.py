@@ -6,8 +6,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.workloads import engine
+from apps.workloads.engine import EngineError
 from apps.workloads.references import split_reference
-from apps.workloads.sources.base import LABEL_PREFIX, Pinned, Source, SpecError, workload_labels
+from apps.workloads.sources.base import (
+    LABEL_PREFIX,
+    Pinned,
+    Source,
+    SpecError,
+    selector_labels,
+)
 from apps.workloads.sources.image import image_available
 from apps.workloads.workdirs import content_hash, workdir, write_if_changed
 
@@ -48,18 +55,25 @@ class ComposeSource(Source):
         return dict(spec)
 
     def project(self, workload, spec):
-        return sanitize_project_name(spec.get("project") or f"tf-{workload.name}")
+        """The spec's project, else the workload's engine key (instance + id, or the project
+        it already had before engine keys existed): installs sharing an engine never collide."""
+        return sanitize_project_name(spec.get("project") or workload.engine_key)
 
     def deploy(self, ctx):
         text = ctx.pinned["compose"] if ctx.pinned else ctx.spec["compose"]
         services = ctx.pinned.get("services", {}) if ctx.pinned else {}
-        rendered = render(text, workload_labels(ctx.workload), services)
+        # Selector labels only: a rename must not change the file and recreate the services.
+        rendered = render(text, selector_labels(ctx.workload), services)
         path = workdir(ctx.workload) / COMPOSE_FILE
         if write_if_changed(path, rendered):
             ctx.log(_("Wrote %(file)s (%(hash)s).") % {
                 "file": COMPOSE_FILE, "hash": content_hash(rendered)[:19]
             })
         project = self.project(ctx.workload, ctx.spec)
+        if self._foreign_containers(ctx.workload, project):
+            # "up --remove-orphans" would replace or remove what another workload runs.
+            raise EngineError("start_failed", f"compose project {project} already runs "
+                                              "containers of another workload or install")
         ctx.log(_("Running compose up for project %(project)s.") % {"project": project})
         output = engine.compose(project, path, "up", "-d", "--remove-orphans")
         for line in output.splitlines():
@@ -99,13 +113,24 @@ class ComposeSource(Source):
 
     def teardown(self, workload, volumes=False):
         path = workdir(workload) / COMPOSE_FILE
-        if not path.exists():
-            return
-        args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-        engine.compose(self.project(workload, workload.spec), path, *args)
+        project = self.project(workload, workload.spec)
+        if path.exists() and not self._foreign_containers(workload, project):
+            args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+            engine.compose(project, path, *args)
+        # What compose could not (file gone) or must not (project shared) take down: our own
+        # containers, found by the selector labels.
+        for container in engine.list_containers(selector_labels(workload)):
+            engine.remove_container(container.id)
+
+    def _foreign_containers(self, workload, project):
+        """Containers in ``project`` that belong to another workload or another install (a
+        project set in two specs, or one adopted from before engine keys included the id)."""
+        ours = selector_labels(workload)
+        return [c for c in engine.list_containers({"com.docker.compose.project": project})
+                if any(c.labels.get(key) != value for key, value in ours.items())]
 
     def reconcile(self, workload):
-        return engine.list_containers(workload_labels(workload))
+        return engine.list_containers(selector_labels(workload))
 
 
 def _validate_compose(text):

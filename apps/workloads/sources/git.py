@@ -74,7 +74,7 @@ class GitSource(Source):
         image = engine.build_image(
             path=checkout / ctx.spec["context"],
             dockerfile=ctx.spec["dockerfile"],  # relative to the build context
-            tag=f"tinyforge/{ctx.workload.name}:{commit[:12]}",
+            tag=f"tinyforge/{ctx.workload.engine_key}:{commit[:12]}",
             labels={**workload_labels(ctx.workload), "tinyforge.commit": commit},
             buildargs=ctx.spec.get("build_args"),
             log=ctx.log,

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from apps.workloads import engine, health
 from apps.workloads.engine import EngineError
-from apps.workloads.sources.base import LABEL_PREFIX, workload_labels
+from apps.workloads.sources.base import LABEL_PREFIX, selector_labels, workload_labels
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 _PORT_RE = re.compile(
@@ -175,15 +175,13 @@ def replace_container(ctx, image, service=""):
 
 
 def container_name(workload, deploy_id):
-    """tf-<workload>-<deploy>, with the install's instance label when it is not the default,
-    so two installs on one engine never want the same name."""
-    instance = settings.TINYFORGE_INSTANCE
-    prefix = "tf" if instance == "default" else f"tf-{instance}"
-    return f"{prefix}-{workload.name}-{deploy_id}"
+    """<engine key>-<deploy>: the key holds the instance and the workload id, so two installs
+    on one engine never want the same name and a rename changes nothing."""
+    return f"{workload.engine_key}-{deploy_id}"
 
 
 def current_containers(workload):
-    return engine.list_containers(workload_labels(workload))
+    return engine.list_containers(selector_labels(workload))
 
 
 def port_holder(port, workload):
