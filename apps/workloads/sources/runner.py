@@ -111,10 +111,16 @@ def replace_container(ctx, image, service=""):
     With published ports the old container must release them first, so it is stopped before the
     new one starts and started again if the new one fails. Returns the new container id; raises
     EngineError("start_failed") with the previous container still (or again) running.
+
+    Each step is reported through ``ctx.mark`` before the next begins (creating, created,
+    old_stopped, started, checked, swapped; rolled_back after an undo), so that when this
+    process dies or loses the engine half-way, recovery can put back the last good state.
     """
     spec = ctx.spec
     labels = {**ctx.labels, LABEL_PREFIX + "service": service or "app"}
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
+    ctx.mark("creating", old=[c.id for c in old],
+             was_running=[c.id for c in old if c.state == "running"])
     new_id = engine.create_container(
         name=container_name(ctx.workload, ctx.deploy_id),
         image=image,
@@ -126,22 +132,31 @@ def replace_container(ctx, image, service=""):
         restart=spec.get("restart"),
         limits=spec.get("limits") or {},
     )
+    ctx.mark("created", new=[new_id])
     ctx.log(_("Created container %(id)s.") % {"id": new_id[:12]})
     stopped = _release_ports(ctx, old) if spec.get("ports") else []
+    if stopped:
+        ctx.mark("old_stopped")
     try:
         engine.start(new_id)
+        ctx.mark("started")
         _await_running(new_id)
         if spec.get("healthcheck"):
             health.await_healthy(new_id, spec["healthcheck"], ctx.log)
     except EngineError:
+        # Should the engine be lost here too, the error escapes with the phase still "started"
+        # (or earlier) and recovery finishes this undo later.
         engine.remove_container(new_id)
         for container in stopped:
             engine.start(container.id)
             ctx.log(_("Restarted previous container %(id)s.") % {"id": container.id[:12]})
+        ctx.mark("rolled_back")
         raise
+    ctx.mark("checked")
     for container in old:
         engine.remove_container(container.id)
         ctx.log(_("Removed previous container %(id)s.") % {"id": container.id[:12]})
+    ctx.mark("swapped")
     return new_id
 
 
