@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=os.environ.get("TINYFORGE_BIND", "127.0.0.1:8000"))
 
     def handle(self, *args, **options):
+        recover_at_start(self.stdout)
         python = sys.executable
         web = subprocess.Popen([
             python, "-m", "gunicorn", "tinyforge.wsgi:application", "--bind", options["bind"],
@@ -36,3 +37,15 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 cluster.kill()
         self.stdout.write(_("Stopped."))
+
+
+def recover_at_start(out):
+    """Before anything runs: the reconcile pass undoes deploys a previous run left half-done.
+    (By command name: this app imports no other app.) Never stops the start: with the engine
+    down, the minute reconcile tick finishes the job."""
+    from django.core.management import call_command
+
+    try:
+        call_command("reconcile", stdout=out)
+    except Exception as exc:  # the web and the cluster must come up regardless
+        out.write(_("Recovery at start skipped: %(error)s") % {"error": exc})
