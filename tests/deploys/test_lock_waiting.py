@@ -192,3 +192,22 @@ def test_the_cli_waiting_for_the_lock_of_a_deleted_workload_exits_with_one_reada
     # Log records (timestamped, from the server log) aside, the user sees one line.
     lines = [line for line in err.splitlines() if line.strip() and not line[:2].isdigit()]
     assert len(lines) == 1 and "was cancelled" in lines[0] and "Traceback" not in err, err
+
+
+def test_the_health_watch_never_rolls_back_a_deploy_that_was_replaced_meanwhile(
+    fake, fake_workload, monkeypatch
+):
+    from apps.deploys.replays import watch_and_roll_back
+    from apps.workloads import health
+
+    watched, newer = queued(fake_workload), queued(fake_workload)
+    Deploy.objects.filter(pk__in=[watched.pk, newer.pk]).update(
+        status=Status.SUCCEEDED, spec_snapshot={"healthcheck": {"command": ["true"]}})
+    Container.objects.create(workload=fake_workload, docker_id="old", name="old",
+                             deploy_id=watched.pk, state="exited")
+    Container.objects.create(workload=fake_workload, docker_id="new", name="new",
+                             deploy_id=newer.pk, state="running")
+    monkeypatch.setattr(health, "watch", lambda *args: False)  # "turned unhealthy"
+    watched.refresh_from_db()
+    assert watch_and_roll_back(watched) is None
+    assert fake_workload.deploys.count() == 2
