@@ -203,6 +203,8 @@ def test_the_health_watch_never_rolls_back_a_deploy_that_was_replaced_meanwhile(
     watched, newer = queued(fake_workload), queued(fake_workload)
     Deploy.objects.filter(pk__in=[watched.pk, newer.pk]).update(
         status=Status.SUCCEEDED, spec_snapshot={"healthcheck": {"command": ["true"]}})
+    Deploy.objects.filter(pk=watched.pk).update(pinned_ref="fake:1", pinned={"build": 1})
+    Deploy.objects.filter(pk=newer.pk).update(pinned_ref="fake:2", pinned={"build": 2})
     Container.objects.create(workload=fake_workload, docker_id="old", name="old",
                              deploy_id=watched.pk, state="exited")
     Container.objects.create(workload=fake_workload, docker_id="new", name="new",

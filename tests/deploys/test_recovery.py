@@ -109,6 +109,40 @@ def test_a_deploy_killed_at_each_step_of_the_swap_is_brought_back_to_the_last_go
     assert running_deploys(after) == [live]
 
 
+def test_a_task_worker_killed_mid_swap_is_recovered_by_the_reconcile_pass(
+    cp, registry, publisher, repo_name, tmp_path
+):
+    name, port, repository = deployed_v1(cp, registry, publisher, repo_name, "worker")
+    publisher.publish(repository, 2)
+    # The real task cluster (not the inline one of the test settings); its worker SIGKILLs
+    # itself once the old container is stopped.
+    cluster_env = {"DJANGO_SETTINGS_MODULE": "tinyforge.settings",
+                   "TINYFORGE_FAULT": "old_stopped", "TINYFORGE_WORKERS": "1"}
+    with open(tmp_path / "cluster.log", "w") as cluster_log:
+        cluster = cp.start("qcluster", env=cluster_env, output=cluster_log)
+    try:
+        second = cp.query(
+            "import json\nfrom apps.deploys.dispatch import dispatch\n"
+            "from apps.workloads.models import Workload\n"
+            f"d = dispatch(Workload.objects.get(name={name!r}), 'api', enqueue=True)\n"
+            "print(json.dumps(d.pk))", env={"DJANGO_SETTINGS_MODULE": "tinyforge.settings"})
+        wait_until(lambda: entry(cp.ledger(name), second)["phase"] == "old_stopped", 120)
+        wait_until(lambda: cp.manage("reconcile") and
+                   entry(cp.ledger(name), second)["restored"] != "", 120)
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+            cluster.wait()
+    assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")
+    ledger = cp.ledger(name)
+    assert entry(ledger, second)["status"] == "interrupted"
+    assert entry(ledger, second)["restored"] == "previous"
+    assert running_deploys(ledger) == [ledger["current"]] and ledger["current"] != second
+
+
 def test_reconcile_runs_again_harmlessly_after_a_recovery(cp, registry, publisher, repo_name):
     name, port, repository = deployed_v1(cp, registry, publisher, repo_name, "again")
     publisher.publish(repository, 2)

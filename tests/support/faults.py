@@ -48,14 +48,15 @@ class ControlPlane:
                                  f"{proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def start(self, *args, env=None):
+    def start(self, *args, env=None, output=subprocess.PIPE):
         """``manage.py ARGS`` in the background; returns the Popen."""
         return subprocess.Popen(self._command(args), cwd=REPO, env={**self.env, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=output, stderr=output, text=True)
 
-    def query(self, code: str):
+    def query(self, code: str, env=None):
         """Run ``code`` in ``manage.py shell``; it must print one JSON document."""
-        return json.loads(self.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+        out = self.manage("shell", "-c", code, env=env).stdout
+        return json.loads(out.strip().splitlines()[-1])
 
     def create_workload(self, name, spec):
         self.query(
