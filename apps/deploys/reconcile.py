@@ -35,6 +35,7 @@ log = logging.getLogger("tinyforge.reconcile")
 def reconcile_all():
     """Run the pass; returns {"drifted", "interrupted", "recovered", "corrected": n,
     "engine": "up"|"down"}."""
+    free_dead_locks()
     interrupted = mark_interrupted()
     drifted = recovered = corrected = 0
     engine = "up"
@@ -115,6 +116,23 @@ def mark_interrupted():
     return count
 
 
+def free_dead_locks():
+    """Free locks whose holder died outside a running deploy (e.g. a reconcile pass killed
+    mid-recovery, or a command killed between taking the lock and starting): otherwise they
+    would block the workload until they turn stale. Running deploys are mark_interrupted's."""
+    freed = 0
+    for workload in Workload.objects.filter(lock_deploy_id__isnull=False):
+        if Deploy.objects.filter(pk=workload.lock_deploy_id, status=Status.RUNNING).exists():
+            continue
+        if _owner_alive(workload):
+            continue
+        freed += Workload.objects.filter(
+            pk=workload.pk, lock_deploy_id=workload.lock_deploy_id,
+            lock_owner=workload.lock_owner).update(
+            lock_deploy_id=None, lock_acquired_at=None, lock_owner="")
+    return freed
+
+
 def correct_ledger(workload):
     """Make the ledger say what runs: a deploy whose containers run while its row says it
     failed (or was interrupted with the previous version restored) is corrected to
@@ -127,7 +145,8 @@ def correct_ledger(workload):
     running = set(workload.containers.filter(state="running").exclude(deploy_id=None)
                   .values_list("deploy_id", flat=True))
     wrong = (workload.deploys.filter(pk__in=running).exclude(LIVE)
-             .exclude(status__in=[Status.QUEUED, Status.WAITING]))
+             .exclude(status__in=[Status.QUEUED, Status.WAITING])
+             .exclude(status=Status.INTERRUPTED, restored="", phase__in=recovery.TOUCHED))
     corrected = 0
     for deploy in wrong:
         Deploy.objects.filter(pk=deploy.pk).update(
@@ -135,7 +154,7 @@ def correct_ledger(workload):
             finished_at=deploy.finished_at or timezone.now())
         line = _("Ledger corrected: deploy #%(id)s was recorded %(status)s, but its "
                  "containers run; it is the running entry now.") % {
-                     "id": deploy.pk, "status": deploy.status}
+                     "id": deploy.pk, "status": deploy.get_status_display()}
         recovery.append_log(deploy, line)
         record_event(workload, "ledger_corrected", line)
         corrected = 1
@@ -146,6 +165,10 @@ def _worker_alive(deploy):
     workload = deploy.workload
     if workload.lock_deploy_id != deploy.pk:
         return False
+    return _owner_alive(workload)
+
+
+def _owner_alive(workload):
     host, _sep, pid = workload.lock_owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         # Another host's worker: only the lock's age can tell (see acquire_lock).

@@ -213,3 +213,30 @@ def test_the_health_watch_never_rolls_back_a_deploy_that_was_replaced_meanwhile(
     watched.refresh_from_db()
     assert watch_and_roll_back(watched) is None
     assert fake_workload.deploys.count() == 2
+
+
+def test_a_lock_left_by_a_dead_process_outside_a_running_deploy_is_freed_by_reconcile(
+    fake, fake_workload
+):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stuck = queued(fake_workload)
+    Deploy.objects.filter(pk=stuck.pk).update(status=Status.INTERRUPTED, restored="previous")
+    Workload.objects.filter(pk=fake_workload.pk).update(
+        lock_deploy_id=stuck.pk, lock_acquired_at=timezone.now(),
+        lock_owner=f"{socket.gethostname()}:{dead.pid}")
+    parked = queued(fake_workload)
+    Deploy.objects.filter(pk=parked.pk).update(status=Status.WAITING)
+    reconcile_all()
+    parked.refresh_from_db()
+    assert parked.status == Status.SUCCEEDED
+
+
+def test_reconcile_leaves_a_swap_still_to_undo_to_recovery_not_to_the_ledger_correction(
+    fake, fake_workload
+):
+    pending = queued(fake_workload)
+    Deploy.objects.filter(pk=pending.pk).update(status=Status.INTERRUPTED, phase="started")
+    Container.objects.create(workload=fake_workload, docker_id="c3", name="c3",
+                             deploy_id=pending.pk, state="running")
+    assert correct_ledger(fake_workload) == 0
