@@ -271,3 +271,20 @@ def wait_until(condition, deadline_s):
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {deadline_s}s")
         time.sleep(0.05)
+
+
+def test_a_container_the_engine_refuses_to_create_is_a_plain_failure_not_an_interruption(
+    cp, registry, publisher, repo_name
+):
+    name, port, repository = deployed_v1(cp, registry, publisher, repo_name, "refused")
+    cp.query("import json\nfrom apps.workloads.models import Workload\n"
+             f"w = Workload.objects.get(name={name!r})\n"
+             "w.spec = {**w.spec, 'limits': {'memory': '1k'}}\n"  # below the engine's minimum
+             "w.save()\nprint(json.dumps(w.pk))")
+    refused = cp.manage("deploy", name, check=False)
+    assert refused.returncode == 1 and "start_failed" in refused.stderr, refused.stderr
+    ledger = cp.ledger(name)
+    second = max(int(pk) for pk in ledger["deploys"])
+    assert entry(ledger, second)["status"] == "failed"
+    assert entry(ledger, second)["phase"] == "rolled_back"
+    assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")

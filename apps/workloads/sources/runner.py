@@ -121,17 +121,24 @@ def replace_container(ctx, image, service=""):
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
     ctx.mark("creating", old=[c.id for c in old],
              was_running=[c.id for c in old if c.state == "running"])
-    new_id = engine.create_container(
-        name=container_name(ctx.workload, ctx.deploy_id),
-        image=image,
-        command=spec.get("command"),
-        env=ctx.env,
-        labels=labels,
-        ports=port_bindings(spec.get("ports") or []),
-        mounts=mounts_for(ctx.workload, workload_labels(ctx.workload)),
-        restart=spec.get("restart"),
-        limits=spec.get("limits") or {},
-    )
+    try:
+        new_id = engine.create_container(
+            name=container_name(ctx.workload, ctx.deploy_id),
+            image=image,
+            command=spec.get("command"),
+            env=ctx.env,
+            labels=labels,
+            ports=port_bindings(spec.get("ports") or []),
+            mounts=mounts_for(ctx.workload, workload_labels(ctx.workload)),
+            restart=spec.get("restart"),
+            limits=spec.get("limits") or {},
+        )
+    except EngineError as exc:
+        # The engine refused: nothing changed, a plain failure. A lost connection may have
+        # created it all the same, so that case stays "creating" for recovery to look.
+        if exc.code != "engine_down":
+            ctx.mark("rolled_back")
+        raise
     ctx.mark("created", new=[new_id])
     ctx.log(_("Created container %(id)s.") % {"id": new_id[:12]})
     stopped = _release_ports(ctx, old) if spec.get("ports") else []
