@@ -26,8 +26,8 @@ class DeployAdmin(admin.ModelAdmin):
     exclude = ("env_snapshot",)
     readonly_fields = ("workload", "status", "reason", "requested_by", "source_kind", "trigger",
                        "pinned_ref", "pinned", "spec_snapshot", "error_code", "failure", "log",
-                       "rollback_of", "promoted_from", "chained_from", "created_at",
-                       "started_at", "finished_at")
+                       "phase", "swap", "restored", "rollback_of", "promoted_from",
+                       "chained_from", "created_at", "started_at", "finished_at")
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
@@ -108,7 +108,8 @@ class DeployHistoryInline(admin.TabularInline):
     @admin.display(description=_("status"))
     def status_badge(self, obj):
         colours = {Status.SUCCEEDED: "#2e7d32", Status.FAILED: "#c62828",
-                   Status.RUNNING: "#1565c0", Status.INTERRUPTED: "#ef6c00"}
+                   Status.RUNNING: "#1565c0", Status.INTERRUPTED: "#ef6c00",
+                   Status.WAITING: "#6a1b9a", Status.CANCELLED: "#616161"}
         return format_html('<span style="color:#fff;background:{};padding:1px 6px;'
                            'border-radius:8px">{}</span>', colours.get(obj.status, "#757575"),
                            obj.get_status_display())

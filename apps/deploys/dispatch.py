@@ -7,6 +7,7 @@ calls; nothing else should.
 import json
 import logging
 import os
+import signal
 import socket
 import time
 import traceback
@@ -18,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.deploys import recovery
 from apps.deploys.backups import backup_before_deploy
 from apps.deploys.failures import safe_detail
 from apps.deploys.ledger import prune_ledger
@@ -65,7 +67,10 @@ def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigg
         async_task("apps.deploys.tasks.run_deploy", deploy.pk, task_name=f"deploy-{deploy.pk}")
     else:
         execute(deploy, progress=progress)
-    deploy.refresh_from_db()
+    try:
+        deploy.refresh_from_db()
+    except Deploy.DoesNotExist:  # its workload was deleted meanwhile, rows and all
+        deploy.status = Status.CANCELLED
     return deploy
 
 
@@ -94,26 +99,93 @@ class DeployLog:
             self.progress(line)
 
 
-def execute(deploy, progress=None):
-    """Carry out a queued Deploy: take the workload's lock, run the source, record the outcome."""
+def execute(deploy, progress=None, park=False):
+    """Carry out a queued Deploy: take the workload's lock, run the source, record the outcome.
+
+    With ``park`` (the task cluster) a deploy that finds the lock taken is parked as
+    ``waiting`` and the worker is free at once; the lock's holder wakes it when it releases the
+    lock (``wake_waiting``), and the reconcile tick does too should that hand-over be lost.
+    Without it (a command run inline) it waits here, and stops waiting when it is cancelled.
+    """
     write = DeployLog(deploy, progress)
-    if not acquire_lock(deploy):
+    if not acquire_lock(deploy, wait=0 if park else None):
+        if _cancelled(deploy):
+            return
+        if park:
+            _park(deploy)
+            return
         _finish(deploy, write, "timeout", _("Another deploy of this workload is still running."))
         return
     try:
+        if not Deploy.objects.filter(pk=deploy.pk, status__in=WAITING_STATES).exists():
+            return  # cancelled (or already run) between the queue and the lock
         succeeded = _run(deploy, write)
     finally:
         release_lock(deploy)
+        wake_waiting(deploy.workload_id)
     if succeeded:  # follow-ups start only once the lock is free (a rollback needs it)
         _continue_chain(deploy, deploy.workload)
         _watch_health(deploy, deploy.workload)
+
+
+# A deploy in one of these states has not started yet: a delete cancels it.
+WAITING_STATES = (Status.QUEUED, Status.WAITING)
+
+
+def _cancelled(deploy):
+    return not Deploy.objects.filter(pk=deploy.pk, status__in=WAITING_STATES).exists()
+
+
+def _park(deploy):
+    parked = Deploy.objects.filter(pk=deploy.pk, status=Status.QUEUED).update(
+        status=Status.WAITING)
+    if parked:
+        DeployLog(deploy)(_("Waiting for the deploy that holds the lock of this workload."))
+    # The holder may have released the lock between our attempt and the park: look again.
+    wake_waiting(deploy.workload_id)
+
+
+def wake_waiting(workload_id):
+    """When the workload's lock is free, hand the oldest waiting deploy back to the cluster.
+
+    Called by whoever releases the lock and by the reconcile tick. The status change is a
+    compare-and-swap, so one waiting deploy is woken once even when callers race.
+    """
+    if Workload.objects.filter(pk=workload_id, lock_deploy_id__isnull=False).exists():
+        return None
+    waiting = (Deploy.objects.filter(workload_id=workload_id, status=Status.WAITING)
+               .order_by("pk").values_list("pk", flat=True).first())
+    if waiting is None:
+        return None
+    if not Deploy.objects.filter(pk=waiting, status=Status.WAITING).update(status=Status.QUEUED):
+        return None
+    from django_q.tasks import async_task
+
+    async_task("apps.deploys.tasks.run_deploy", waiting, task_name=f"deploy-{waiting}")
+    return waiting
+
+
+def cancel_waiting(workload, why):
+    """End the workload's queued and waiting deploys as cancelled; returns how many."""
+    ids = list(Deploy.objects.filter(workload=workload, status__in=WAITING_STATES)
+               .values_list("pk", flat=True))
+    cancelled = Deploy.objects.filter(pk__in=ids, status__in=WAITING_STATES).update(
+        status=Status.CANCELLED, finished_at=timezone.now())
+    for pk in ids:
+        recovery.append_log(Deploy(pk=pk), why)
+    return cancelled
 
 
 def _run(deploy, write):
     workload = Workload.objects.get(pk=deploy.workload_id)
     Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
     write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
+    if not _recover_earlier(workload, write):
+        _finish(deploy, write, "engine_down",
+                _("An interrupted deploy could not be undone; the engine is unreachable."))
+        return
     _backup(deploy, workload, write)
+    mark, resolved = _swap_recorder(deploy)
     try:
         source = get_source(workload.kind)
         ctx = DeployContext(
@@ -124,21 +196,90 @@ def _run(deploy, write):
             labels=workload_labels(workload, deploy.pk),
             log=write,
             pinned=_replayed(deploy),
+            mark=mark,
+            resolved=resolved,
         )
         pinned = source.deploy(ctx)
-    except EngineError as exc:
-        _finish(deploy, write, exc.code, exc.message, exc.detail)
-        return
-    except (SpecError, UnknownSource) as exc:
-        _finish(deploy, write, "internal", str(exc))
-        return
-    except Exception:  # a bug must still end the row, never leave it running
-        _finish(deploy, write, "internal", traceback.format_exc())
+    except Exception as exc:
+        if _half_done(deploy):
+            _settle_half_done(deploy, write, exc)
+            return
+        if isinstance(exc, EngineError):
+            _finish(deploy, write, exc.code, exc.message, exc.detail)
+        elif isinstance(exc, (SpecError, UnknownSource)):
+            _finish(deploy, write, "internal", str(exc))
+        else:  # a bug must still end the row, never leave it running
+            _finish(deploy, write, "internal", traceback.format_exc())
         return
     Deploy.objects.filter(pk=deploy.pk).update(pinned_ref=pinned.ref, pinned=pinned.detail)
     _refresh_index(workload, source, write)
     _finish(deploy, write, None, "")
     return True
+
+
+def _recover_earlier(workload, write):
+    """Undo an earlier interrupted swap before starting a new one (we hold the lock)."""
+    try:
+        for restored in recovery.recover_pending(workload):
+            write(_("Recovered an interrupted deploy first: %(restored)s.") % {
+                "restored": restored})
+    except EngineError:
+        return False
+    return True
+
+
+def _swap_recorder(deploy):
+    """The ``mark`` and ``resolved`` callbacks: swap progress goes to the row at once."""
+    swap = {}
+
+    def mark(phase, **facts):
+        swap.update({key: list(ids) for key, ids in facts.items()})
+        Deploy.objects.filter(pk=deploy.pk).update(phase=phase, swap=dict(swap))
+        _fault_seam(phase)
+
+    def resolved(pinned):
+        Deploy.objects.filter(pk=deploy.pk).update(pinned_ref=pinned.ref, pinned=pinned.detail)
+
+    return mark, resolved
+
+
+def _fault_seam(phase):
+    """Test seam for the fault-injection tests, inert unless its variables are set:
+    TINYFORGE_FAULT=<phase> kills this process (SIGKILL) right after <phase> is recorded;
+    TINYFORGE_FAULT_PAUSE=<phase>:<path> creates <path>.reached there and waits (up to 120 s)
+    until <path> exists, so a test can cut the engine or a registry at that exact step."""
+    if os.environ.get("TINYFORGE_FAULT") == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+    pause_phase, _sep, path = os.environ.get("TINYFORGE_FAULT_PAUSE", "").partition(":")
+    if pause_phase == phase and path:
+        open(f"{path}.reached", "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _half_done(deploy):
+    phase = Deploy.objects.filter(pk=deploy.pk).values_list("phase", flat=True).first()
+    return phase in recovery.TOUCHED
+
+
+def _settle_half_done(deploy, write, exc):
+    """The swap stopped half-way (engine lost, or a bug): never record "failed" for what may
+    be serving. The row becomes interrupted and is recovered now, or by the next reconcile
+    pass when the engine is unreachable."""
+    code = exc.code if isinstance(exc, EngineError) else "internal"
+    detail = exc.message if isinstance(exc, EngineError) else traceback.format_exc()
+    write(_("The swap stopped half-way (%(code)s): %(error)s") % {"code": code, "error": detail})
+    log.warning("deploy %s of %s stopped half-way (%s): %s", deploy.pk, deploy.workload.name,
+                code, mask(detail, write.secrets))
+    deploy = recovery.interrupt(deploy, _("the swap stopped half-way (%(code)s).")
+                                % {"code": code})
+    try:
+        recovery.recover(deploy)
+    except EngineError as err:
+        recovery.append_log(deploy, _(
+            "Recovery waits for the engine (%(code)s); the next reconcile pass finishes it.")
+            % {"code": err.code})
 
 
 def _backup(deploy, workload, write):
@@ -214,8 +355,9 @@ def _finish(deploy, write, code, raw_error, detail=None):
 def acquire_lock(deploy, wait=None):
     """Take the per-workload deploy lock (a compare-and-swap on the workload row).
 
-    Waits (polling) up to ``wait`` seconds, default the deploy timeout. A lock older than the
-    deploy timeout belongs to a dead worker and is taken over. Returns True when held.
+    Waits (polling) up to ``wait`` seconds, default the deploy timeout, and stops waiting when
+    the deploy is cancelled or deleted meanwhile. A lock older than the deploy timeout belongs
+    to a dead worker and is taken over. Returns True when held.
     """
     wait = settings.TINYFORGE_DEPLOY_TIMEOUT if wait is None else wait
     deadline = time.monotonic() + wait
@@ -229,7 +371,7 @@ def acquire_lock(deploy, wait=None):
                      lock_owner=lock_owner())
         if taken:
             return True
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or _cancelled(deploy):
             return False
         time.sleep(0.2)
 

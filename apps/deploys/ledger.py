@@ -1,15 +1,31 @@
 """Reading and trimming the deploy ledger: what runs now, what can be rolled back to."""
 from django.conf import settings
+from django.db.models import Q
 
-from apps.deploys.models import Deploy, Status
+from apps.deploys.models import Deploy, Restored, Status
+from apps.deploys.recovery import TOUCHED
 from apps.workloads.sources import UnknownSource, get_source
+
+# Entries that may be what runs: succeeded, or interrupted after the new version had passed its
+# checks and recovery kept it.
+LIVE = Q(status=Status.SUCCEEDED) | Q(status=Status.INTERRUPTED, restored=Restored.NEW)
 
 
 def current_deploy(workload):
-    """The ledger entry of what the workload runs now, or None when nothing runs."""
-    if not workload.containers.filter(state="running").exists():
+    """The ledger entry of what the workload runs now, or None when nothing runs.
+
+    The entry whose containers run (by their ``tinyforge.deploy`` label in the index) wins;
+    kinds whose containers carry no deploy label fall back to the newest live entry."""
+    running = workload.containers.filter(state="running")
+    if not running.exists():
         return None
-    return workload.deploys.filter(status=Status.SUCCEEDED).order_by("-id").first()
+    live = workload.deploys.filter(LIVE)
+    ids = [pk for pk in running.values_list("deploy_id", flat=True) if pk]
+    if ids:
+        found = live.filter(pk__in=ids).order_by("-id").first()
+        if found is not None:
+            return found
+    return live.order_by("-id").first()
 
 
 def previous_target(workload):
@@ -44,5 +60,6 @@ def prune_ledger(workload):
     if current is not None:
         keep.add(current.pk)
     doomed = (Deploy.objects.filter(workload=workload).exclude(pk__in=keep)
-              .exclude(status__in=[Status.QUEUED, Status.RUNNING]))
+              .exclude(status__in=[Status.QUEUED, Status.WAITING, Status.RUNNING])
+              .exclude(status=Status.INTERRUPTED, restored="", phase__in=TOUCHED))
     return doomed.delete()[0]

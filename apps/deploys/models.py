@@ -100,6 +100,32 @@ class Status(models.TextChoices):
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
     INTERRUPTED = "interrupted", _("interrupted")
+    # Parked by the task cluster while another deploy of the workload holds the lock; woken
+    # when the lock is released (see dispatch.wake_waiting), so no worker is held meanwhile.
+    WAITING = "waiting", _("waiting for the lock")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class Phase(models.TextChoices):
+    """How far a container swap got (recorded as it goes, so recovery knows what to undo)."""
+
+    NONE = "", _("not started")
+    CREATING = "creating", _("creating the new container")
+    CREATED = "created", _("new container created")
+    OLD_STOPPED = "old_stopped", _("previous container stopped")
+    STARTED = "started", _("new container started")
+    CHECKED = "checked", _("new container passed its checks")
+    SWAPPED = "swapped", _("previous container removed")
+    ROLLED_BACK = "rolled_back", _("previous container running again")
+
+
+class Restored(models.TextChoices):
+    """What recovery of an interrupted deploy left running."""
+
+    NONE = "", _("not recorded")
+    PREVIOUS = "previous", _("the previous version")
+    NEW = "new", _("the new version (it had passed its checks)")
+    NOTHING = "nothing", _("nothing to restore")
 
 
 class Reason(models.TextChoices):
@@ -154,6 +180,11 @@ class Deploy(models.Model):
     # Typed facts about the failure (exit_code, port, holder_id, missing): see deploys.failures.
     error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
     log = models.TextField(_("log"), blank=True)
+    # Swap progress: the phase reached and {"old": [ids], "was_running": [ids], "new": [ids]}.
+    phase = models.CharField(_("phase"), max_length=16, choices=Phase.choices, blank=True)
+    swap = models.JSONField(_("swap progress"), default=dict, blank=True)
+    restored = models.CharField(_("restored after interruption"), max_length=16,
+                                choices=Restored.choices, blank=True)
     rollback_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         verbose_name=_("rollback of"),

@@ -3,7 +3,12 @@
 - every workload's Container rows follow what the engine reports (containers that exited are
   marked by their state, vanished ones "missing"; labelled containers found after a control
   plane restart are adopted), and drift goes to the event log;
-- a deploy left "running" by a worker that died is marked "interrupted" and its lock freed.
+- a deploy left "running" by a worker that died is marked "interrupted", and its half-done
+  swap is undone (see apps.deploys.recovery) under the workload's lock; a recovery the engine
+  could not do yet is retried on each pass;
+- the ledger's running entry is checked against what runs: a deploy whose containers run but
+  which the ledger says failed is corrected, and the correction logged;
+- deploys parked as "waiting" are woken when their workload's lock is free.
 """
 import logging
 import os
@@ -14,8 +19,10 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.deploys.dispatch import release_lock
-from apps.deploys.models import Deploy, Status
+from apps.deploys import recovery
+from apps.deploys.dispatch import acquire_lock, lock_owner, release_lock, wake_waiting
+from apps.deploys.ledger import LIVE
+from apps.deploys.models import Deploy, Restored, Status
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
@@ -26,17 +33,42 @@ log = logging.getLogger("tinyforge.reconcile")
 
 
 def reconcile_all():
-    """Run the pass; returns {"drifted": n, "interrupted": n, "engine": "up"|"down"}."""
+    """Run the pass; returns {"drifted", "interrupted", "recovered", "corrected": n,
+    "engine": "up"|"down"}."""
+    free_dead_locks()
     interrupted = mark_interrupted()
-    drifted, engine = 0, "up"
+    drifted = recovered = corrected = 0
+    engine = "up"
     for workload in Workload.objects.all():
         try:
+            recovered += recover_workload(workload)
             drifted += reconcile_workload(workload)
+            corrected += correct_ledger(workload)
         except EngineError as exc:
             log.warning("reconcile: engine unavailable (%s); index left as it was", exc.code)
             engine = "down"
             break
-    return {"drifted": drifted, "interrupted": interrupted, "engine": engine}
+    for workload_id in (Deploy.objects.filter(status=Status.WAITING)
+                        .values_list("workload_id", flat=True).distinct()):
+        wake_waiting(workload_id)
+    return {"drifted": drifted, "interrupted": interrupted, "recovered": recovered,
+            "corrected": corrected, "engine": engine}
+
+
+def recover_workload(workload):
+    """Undo the workload's pending interrupted swaps, under its lock; returns how many.
+
+    Raises EngineError when the engine is unreachable (they stay pending)."""
+    pending = recovery.pending(workload)
+    if not pending:
+        return 0
+    holder = pending[0]
+    if not acquire_lock(holder, wait=0):
+        return 0  # a live deploy holds the lock; it recovers them itself before its swap
+    try:
+        return len(recovery.recover_pending(workload))
+    finally:
+        release_lock(holder)
 
 
 def reconcile_workload(workload):
@@ -56,25 +88,87 @@ def reconcile_workload(workload):
 
 
 def mark_interrupted():
-    """Mark deploys whose worker is gone as interrupted; returns how many."""
+    """Mark deploys whose worker is gone as interrupted; returns how many.
+
+    The dead worker's lock passes to this process until the half-done swap is undone (or left
+    pending when the engine is unreachable), so no new deploy can start on top of it."""
     count = 0
     for deploy in Deploy.objects.filter(status=Status.RUNNING).select_related("workload"):
         if _worker_alive(deploy):
             continue
-        Deploy.objects.filter(pk=deploy.pk, status=Status.RUNNING).update(
-            status=Status.INTERRUPTED, finished_at=timezone.now()
-        )
-        release_lock(deploy)
-        record_event(deploy.workload, "interrupted",
-                     _("Deploy #%(id)s was interrupted (its worker stopped).") % {"id": deploy.pk})
-        count += 1
+        # Its lock (or a free one) passes to this process; when a live deploy holds it, the
+        # swap stays pending and that deploy undoes it first.
+        held = Workload.objects.filter(pk=deploy.workload_id, lock_deploy_id=deploy.pk).update(
+            lock_owner=lock_owner(), lock_acquired_at=timezone.now()) or acquire_lock(deploy, 0)
+        try:
+            if not Deploy.objects.filter(pk=deploy.pk, status=Status.RUNNING).exists():
+                continue
+            deploy = recovery.interrupt(deploy, _("its worker stopped."))
+            count += 1
+            if held and recovery.needs_recovery(deploy):
+                recovery.recover(deploy)
+        except EngineError as exc:
+            log.warning("reconcile: deploy %s stays to recover (%s)", deploy.pk, exc.code)
+        finally:
+            if held:
+                release_lock(deploy)
+                wake_waiting(deploy.workload_id)
     return count
+
+
+def free_dead_locks():
+    """Free locks whose holder died outside a running deploy (e.g. a reconcile pass killed
+    mid-recovery, or a command killed between taking the lock and starting): otherwise they
+    would block the workload until they turn stale. Running deploys are mark_interrupted's."""
+    freed = 0
+    for workload in Workload.objects.filter(lock_deploy_id__isnull=False):
+        if Deploy.objects.filter(pk=workload.lock_deploy_id, status=Status.RUNNING).exists():
+            continue
+        if _owner_alive(workload):
+            continue
+        freed += Workload.objects.filter(
+            pk=workload.pk, lock_deploy_id=workload.lock_deploy_id,
+            lock_owner=workload.lock_owner).update(
+            lock_deploy_id=None, lock_acquired_at=None, lock_owner="")
+    return freed
+
+
+def correct_ledger(workload):
+    """Make the ledger say what runs: a deploy whose containers run while its row says it
+    failed (or was interrupted with the previous version restored) is corrected to
+    "interrupted, new version running", and the correction logged. Returns 1 when corrected.
+
+    Skipped while a deploy of the workload is in flight: its row is still being written."""
+    if workload.lock_deploy_id is not None or workload.deploys.filter(
+            status=Status.RUNNING).exists():
+        return 0
+    running = set(workload.containers.filter(state="running").exclude(deploy_id=None)
+                  .values_list("deploy_id", flat=True))
+    wrong = (workload.deploys.filter(pk__in=running).exclude(LIVE)
+             .exclude(status__in=[Status.QUEUED, Status.WAITING])
+             .exclude(status=Status.INTERRUPTED, restored="", phase__in=recovery.TOUCHED))
+    corrected = 0
+    for deploy in wrong:
+        Deploy.objects.filter(pk=deploy.pk).update(
+            status=Status.INTERRUPTED, restored=Restored.NEW,
+            finished_at=deploy.finished_at or timezone.now())
+        line = _("Ledger corrected: deploy #%(id)s was recorded %(status)s, but its "
+                 "containers run; it is the running entry now.") % {
+                     "id": deploy.pk, "status": deploy.get_status_display()}
+        recovery.append_log(deploy, line)
+        record_event(workload, "ledger_corrected", line)
+        corrected = 1
+    return corrected
 
 
 def _worker_alive(deploy):
     workload = deploy.workload
     if workload.lock_deploy_id != deploy.pk:
         return False
+    return _owner_alive(workload)
+
+
+def _owner_alive(workload):
     host, _sep, pid = workload.lock_owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         # Another host's worker: only the lock's age can tell (see acquire_lock).

@@ -106,10 +106,16 @@ def watch_and_roll_back(deploy):
     check = {**health.DEFAULTS, **check}
     if health.watch(container.docker_id, check, settings.TINYFORGE_HEALTH_GRACE):
         return None
+    # A newer deploy may have replaced this one during the grace period: never roll that back.
+    current = current_deploy(deploy.workload)
+    if current is None or current.pk != deploy.pk:
+        return None
     record_event(deploy.workload, "unhealthy", _(
         "Deploy #%(id)s turned unhealthy after going live; rolling back.") % {"id": deploy.pk})
     try:
-        return rollback(deploy.workload, enqueue=False, restore_config=True)
+        # Enqueued: should another deploy hold the lock, the rollback waits parked, not here
+        # in a worker (the cluster runs it inline in tests).
+        return rollback(deploy.workload, enqueue=True, restore_config=True)
     except Conflict as exc:
         record_event(deploy.workload, "unhealthy", exc.message)
         return None

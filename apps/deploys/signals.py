@@ -2,9 +2,11 @@
 path (API, admin, shell) changed them."""
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from apps.deploys.models import Trigger
 from apps.deploys.triggers import schedule_name, sync_schedule
+from apps.workloads.actions import workload_deleting
 
 
 @receiver(post_save, sender=Trigger)
@@ -32,3 +34,10 @@ def trigger_deleted(sender, instance, **kwargs):
     from django_q.models import Schedule
 
     Schedule.objects.filter(name=schedule_name(instance)).delete()
+
+
+@receiver(workload_deleting)
+def workload_deleting_cancels_its_waiting_deploys(sender, workload, **kwargs):
+    from apps.deploys.dispatch import cancel_waiting
+
+    cancel_waiting(workload, _("Cancelled: the workload is being deleted."))

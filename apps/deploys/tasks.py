@@ -7,7 +7,8 @@ from apps.deploys.triggers import get_trigger_kind
 def run_deploy(deploy_id):
     deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
     if deploy is not None and deploy.status == Status.QUEUED:
-        execute(deploy)
+        # Parked (not waiting) when the lock is taken: a worker is never held by a lock.
+        execute(deploy, park=True)
 
 
 def poll_trigger(trigger_id):

@@ -3,6 +3,7 @@ the admin and commands. Deploys are not here: they go through apps.deploys.dispa
 import re
 
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from apps.workloads.engine import EngineError
@@ -13,6 +14,11 @@ from apps.workloads.sources.runner import ports_clash, published_ports
 
 TRANSLATED = ("title", "description", "title_en", "title_ru", "description_en", "description_ru")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# Sent (with ``workload``) before a workload is torn down and deleted: apps that keep work for
+# it (queued and waiting deploys) end that work first, at once.
+workload_deleting = Signal()
 
 
 class InvalidInput(Exception):
@@ -122,6 +128,7 @@ def delete_workload(workload, force=False):
     Raises EngineError when the engine cannot tear down, unless ``force``: then the rows go and
     the containers are left for the operator.
     """
+    workload_deleting.send(sender=Workload, workload=workload)
     try:
         get_source(workload.kind).teardown(workload)
     except (EngineError, UnknownSource):

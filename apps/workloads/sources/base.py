@@ -23,6 +23,9 @@ class DeployContext:
     ``labels`` must be put on everything the source creates. ``log`` appends a line to the deploy
     log (it masks secrets itself). ``pinned`` is set when a deploy replays an earlier artifact
     (rollback, promotion): the source must deploy exactly that and resolve nothing anew.
+    ``mark(phase, **facts)`` records how far a container swap got (see
+    ``runner.replace_container``) and ``resolved(pinned)`` what is about to run, before it runs:
+    the deploy's owner stores both as they happen, so a crash mid-swap can be undone.
     """
 
     workload: Any
@@ -32,6 +35,8 @@ class DeployContext:
     labels: dict
     log: Callable[[str], None]
     pinned: dict | None = None
+    mark: Callable[..., None] = lambda phase, **facts: None
+    resolved: Callable[["Pinned"], None] = lambda pinned: None
 
 
 @dataclass

@@ -49,13 +49,15 @@ class GitSource(Source):
 
     def deploy(self, ctx):
         commit, image = self._image(ctx)
+        pinned = Pinned(ref=commit, detail={
+            "commit": commit, "image_id": image.id, "repo": ctx.spec["repo"],
+        })
+        ctx.resolved(pinned)
         container_id = runner.replace_container(ctx, image.id)
         ctx.log(_("Running %(commit)s in container %(id)s.") % {
             "commit": commit[:12], "id": container_id[:12]
         })
-        return Pinned(ref=commit, detail={
-            "commit": commit, "image_id": image.id, "repo": ctx.spec["repo"],
-        })
+        return pinned
 
     def _image(self, ctx):
         """(commit, ImageInfo) to deploy: a replayed commit reuses its image when present."""

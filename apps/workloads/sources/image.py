@@ -46,6 +46,7 @@ class ImageSource(Source):
 
     def deploy(self, ctx):
         image_ref, pinned = self._resolve(ctx)
+        ctx.resolved(pinned)
         container_id = runner.replace_container(ctx, image_ref)
         ctx.log(_("Running %(ref)s in container %(id)s.") % {
             "ref": pinned.ref[:19], "id": container_id[:12]

@@ -136,29 +136,48 @@ def replace_container(ctx, image, service=""):
     With published ports the old container must release them first, so it is stopped before the
     new one starts and started again if the new one fails. Returns the new container id; raises
     EngineError("start_failed") with the previous container still (or again) running.
+
+    Each step is reported through ``ctx.mark`` before the next begins (creating, created,
+    old_stopped, started, checked, swapped; rolled_back after an undo), so that when this
+    process dies or loses the engine half-way, recovery can put back the last good state.
     """
     spec = ctx.spec
     labels = {**ctx.labels, LABEL_PREFIX + "service": service or "app"}
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
-    new_id = engine.create_container(
-        name=container_name(ctx.workload, ctx.deploy_id),
-        image=image,
-        command=spec.get("command"),
-        env=ctx.env,
-        labels=labels,
-        ports=port_bindings(spec.get("ports") or []),
-        mounts=mounts_for(ctx.workload, workload_labels(ctx.workload)),
-        restart=spec.get("restart"),
-        limits=spec.get("limits") or {},
-    )
+    ctx.mark("creating", old=[c.id for c in old],
+             was_running=[c.id for c in old if c.state == "running"])
+    try:
+        new_id = engine.create_container(
+            name=container_name(ctx.workload, ctx.deploy_id),
+            image=image,
+            command=spec.get("command"),
+            env=ctx.env,
+            labels=labels,
+            ports=port_bindings(spec.get("ports") or []),
+            mounts=mounts_for(ctx.workload, workload_labels(ctx.workload)),
+            restart=spec.get("restart"),
+            limits=spec.get("limits") or {},
+        )
+    except EngineError as exc:
+        # The engine refused: nothing changed, a plain failure. A lost connection may have
+        # created it all the same, so that case stays "creating" for recovery to look.
+        if exc.code != "engine_down":
+            ctx.mark("rolled_back")
+        raise
+    ctx.mark("created", new=[new_id])
     ctx.log(_("Created container %(id)s.") % {"id": new_id[:12]})
     stopped = _release_ports(ctx, old) if spec.get("ports") else []
+    if stopped:
+        ctx.mark("old_stopped")
     try:
         engine.start(new_id)
+        ctx.mark("started")
         _await_running(new_id)
         if spec.get("healthcheck"):
             health.await_healthy(new_id, spec["healthcheck"], ctx.log)
     except EngineError as exc:
+        # Should the engine be lost here too, the error escapes with the phase still "started"
+        # (or earlier) and recovery finishes this undo later.
         engine.remove_container(new_id)
         for container in stopped:
             engine.start(container.id)
@@ -167,10 +186,13 @@ def replace_container(ctx, image, service=""):
             holder = port_holder(exc.detail["port"], ctx.workload)
             if holder is not None:
                 exc.detail["holder_id"] = holder
+        ctx.mark("rolled_back")
         raise
+    ctx.mark("checked")
     for container in old:
         engine.remove_container(container.id)
         ctx.log(_("Removed previous container %(id)s.") % {"id": container.id[:12]})
+    ctx.mark("swapped")
     return new_id
 
 

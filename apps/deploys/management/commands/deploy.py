@@ -15,6 +15,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         workload = find_workload(options["workload"])
         deploy = dispatch(workload, Reason.CLI, progress=self.stdout.write)
+        if deploy.status == Status.CANCELLED:
+            raise CommandError(_("Deploy #%(id)s was cancelled: its workload was deleted or "
+                                 "the deploy withdrawn.") % {"id": deploy.pk})
+        if deploy.status == Status.INTERRUPTED:
+            raise CommandError(_("Deploy #%(id)s was interrupted; restored: %(restored)s.") % {
+                "id": deploy.pk,
+                "restored": deploy.get_restored_display() if deploy.restored else
+                _("pending (the next reconcile pass finishes it)")})
         if deploy.status != Status.SUCCEEDED:
             raise CommandError(failure_summary(
                 deploy, _("Deploy #%(id)s failed: %(code)s — %(message)s")))

@@ -10,4 +10,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = reconcile_all()
         self.stdout.write(_("Reconciled: workloads drifted: %(drifted)s, deploys "
-                            "interrupted: %(interrupted)s, engine: %(engine)s.") % result)
+                            "interrupted: %(interrupted)s, recovered: %(recovered)s, ledger "
+                            "corrections: %(corrected)s, engine: %(engine)s.") % result)

@@ -27,6 +27,7 @@ class Command(BaseCommand):
         self.signals = []
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        recover_at_start(self.stdout)
         supervisor.clear_stop()
         children = supervisor.Supervisor()
         python = sys.executable
@@ -70,3 +71,15 @@ class Command(BaseCommand):
         # Only record it: the main loop does the stopping, so a second Ctrl-C while stopping
         # never lands in the middle of it as a KeyboardInterrupt.
         self.signals.append(signum)
+
+
+def recover_at_start(out):
+    """Before anything runs: the reconcile pass undoes deploys a previous run left half-done.
+    (By command name: this app imports no other app.) Never stops the start: with the engine
+    down, the minute reconcile tick finishes the job."""
+    from django.core.management import call_command
+
+    try:
+        call_command("reconcile", stdout=out)
+    except Exception as exc:  # the web and the cluster must come up regardless
+        out.write(_("Recovery at start skipped: %(error)s") % {"error": exc})
