@@ -131,7 +131,9 @@ def on_unhandled(request, exc):
     if secrets is None:
         frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
         text = f"{frames}{type(exc).__name__} (message withheld: secrets could not be read)"
-    log.error("unhandled error on %s %s\n%s", request.method, request.path, mask(text, secrets))
+    else:
+        text = mask(text, secrets)
+    log.error("unhandled error on %s %s\n%s", request.method, request.path, text)
     return _error(request, 500, _("Internal server error; the server log has the details."))
 
 

@@ -1,7 +1,7 @@
 """Workload, source and registry-credential endpoints. Thin: each calls one action."""
 import re
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router
@@ -105,7 +105,8 @@ def create_registry(request, payload: RegistryIn):
     if not re.fullmatch(REGISTRY_HOST_PATTERN, payload.host):
         raise actions.InvalidInput({"host": _("Give a registry host such as 127.0.0.1:5000.")})
     try:
-        return Reply(201, RegistryCredential.objects.create(**payload.dict()))
+        with transaction.atomic():  # a savepoint: the failed insert must not spoil the request
+            return Reply(201, RegistryCredential.objects.create(**payload.dict()))
     except IntegrityError:
         raise actions.Conflict("host", _("Credentials for this registry already exist.")) from None
 
