@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
-from apps.workloads import actions
+from apps.workloads import actions, host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     ApiToken,
@@ -60,9 +60,32 @@ class EnvVarInline(admin.TabularInline):
     extra = 0
 
 
+class VolumeFormSet(forms.BaseInlineFormSet):
+    """Bind mounts follow the host access policy (apps.workloads.host_access), as in the API."""
+
+    acting_user = None
+
+    def clean(self):
+        super().clean()
+        kept = [form.cleaned_data for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        had = list(self.instance.volumes.all()) if self.instance.pk else []
+        try:
+            host_access.check(host_access.volume_access(kept), had=host_access.volume_access(had),
+                              user=self.acting_user)
+        except actions.InvalidInput as exc:
+            raise forms.ValidationError([f"{k}: {v}" for k, v in exc.errors.items()]) from None
+
+
 class VolumeInline(admin.TabularInline):
     model = Volume
+    formset = VolumeFormSet
     extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.acting_user = request.user
+        return formset
 
 
 class ContainerInline(admin.TabularInline):
@@ -81,11 +104,19 @@ class WorkloadForm(forms.ModelForm):
         model = Workload
         fields = "__all__"
 
+    acting_user = None  # set per request by WorkloadAdmin.get_form
+
     def clean(self):
         data = super().clean()
         if data.get("kind") and "spec" in data:
             try:
                 data["spec"] = actions.clean_spec(data["kind"], data["spec"])
+                old = self.instance
+                host_access.check(
+                    host_access.spec_access(data["kind"], data["spec"]),
+                    had=host_access.spec_access(old.kind, old.spec) if old.pk else [],
+                    user=self.acting_user,
+                )
             except actions.InvalidInput as exc:
                 for key, message in exc.errors.items():
                     self.add_error("spec" if key.startswith("spec") else None,
@@ -102,6 +133,11 @@ class WorkloadAdmin(TranslationAdmin):
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
     actions = ["deploy_now"]
     change_form_template = "admin/workloads/workload/change_form.html"
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.acting_user = request.user
+        return form
 
     @admin.display(description=_("state"))
     def state_badge(self, obj):

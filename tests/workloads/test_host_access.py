@@ -1,6 +1,8 @@
 """The host access policy: the Docker socket, host paths, privileged mode, host namespaces,
 capabilities and devices are refused by default (422 naming the field), for every kind; an
 install setting opens them, and then only to superusers (403 for other staff)."""
+import json
+
 import pytest
 
 from apps.workloads import actions
@@ -230,3 +232,46 @@ def test_an_allowlisted_bind_mount_reaches_the_container_and_a_refused_one_creat
     assert not Workload.objects.filter(name="escape").exists()
     names = dockerlab._docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert not [name for name in names if "escape" in name]
+
+
+# --- the admin follows the same policy ----------------------------------------------------------
+
+def admin_form(spec, volumes=()):
+    data = {
+        "name": "adm", "kind": "compose" if "compose" in spec else "image",
+        "spec": json.dumps(spec),
+        "env_vars-TOTAL_FORMS": "0", "env_vars-INITIAL_FORMS": "0",
+        "volumes-TOTAL_FORMS": str(len(volumes)), "volumes-INITIAL_FORMS": "0",
+        "containers-TOTAL_FORMS": "0", "containers-INITIAL_FORMS": "0",
+        "Trigger_workloads-TOTAL_FORMS": "0", "Trigger_workloads-INITIAL_FORMS": "0",
+        "deploys-TOTAL_FORMS": "0", "deploys-INITIAL_FORMS": "0",
+    }
+    for index, host_path in enumerate(volumes):
+        data[f"volumes-{index}-host_path"] = host_path
+        data[f"volumes-{index}-mount_path"] = "/mnt"
+    return data
+
+
+def test_the_admin_refuses_a_privileged_compose_service_by_default(admin_client):
+    response = admin_client.post("/admin/workloads/workload/add/", admin_form(
+        {"compose": f"services:\n  web:\n    image: {IMAGE}\n    privileged: true\n"}))
+    assert response.status_code == 200
+    assert "spec.compose.services.web.privileged" in response.content.decode()
+    assert not Workload.objects.exists()
+
+
+def test_the_admin_refuses_a_docker_socket_volume_by_default(admin_client):
+    response = admin_client.post("/admin/workloads/workload/add/", admin_form(
+        {"image": IMAGE}, volumes=["/var/run/docker.sock"]))
+    assert response.status_code == 200
+    assert "volumes[0].host_path" in response.content.decode()
+    assert not Workload.objects.exists()
+
+
+def test_with_host_access_open_the_admin_lets_a_superuser_save_a_bind_mount(
+    admin_client, host_access_open
+):
+    response = admin_client.post("/admin/workloads/workload/add/", admin_form(
+        {"image": IMAGE}, volumes=["/etc"]))
+    assert response.status_code == 302, response.content.decode()[:1500]
+    assert Workload.objects.get().volumes.get().host_path == "/etc"
