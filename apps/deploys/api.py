@@ -15,6 +15,8 @@ from apps.workloads.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
 from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["deploys"])
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 
 
 class BoundedPages(PageNumberPagination):

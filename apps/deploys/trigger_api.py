@@ -24,6 +24,8 @@ from apps.workloads.schemas import (
 from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["triggers"])
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 TriggerKindName = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(TRIGGERS)})]
 
 

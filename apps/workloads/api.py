@@ -26,6 +26,8 @@ from apps.workloads.sources import SOURCES
 from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["workloads"])
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 
 
 def workload_out(workload):
