@@ -169,6 +169,13 @@ TINYFORGE_BACKUPS_KEEP = max(1, env_int("TINYFORGE_BACKUPS_KEEP", 5))
 # After a deploy goes live, how long an auto-rollback workload is watched for health.
 TINYFORGE_HEALTH_GRACE = env_int("TINYFORGE_HEALTH_GRACE", 60)
 
+# --- Host access policy (apps/workloads/host_access.py) ---
+# Host directories any staff user may bind-mount from (comma-separated absolute paths).
+TINYFORGE_HOST_PATHS = env_list("TINYFORGE_HOST_PATHS", [])
+# Docker socket, other host paths, privileged mode, host namespaces, capabilities, devices:
+# refused unless this is on, and then for superusers only.
+TINYFORGE_ALLOW_HOST_ACCESS = env_bool("TINYFORGE_ALLOW_HOST_ACCESS", False)
+
 # --- django-q2 (ORM broker: no extra service on a laptop) ---
 Q_CLUSTER = {
     "name": "tinyforge",
@@ -202,15 +209,19 @@ TINYFORGE_METRICS_ALLOW = env_list("TINYFORGE_METRICS_ALLOW", [])
 
 LOGIN_URL = "admin:login"
 
+# Errors with a traceback (an unhandled exception in a view, a 500) reach the console too, with
+# every known secret masked (tinyforge.log_masking).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Hook URLs carry their token: redacted from every line (see apps.deploys.hook_redaction).
-    "filters": {"hook_tokens": {"()": "apps.deploys.hook_redaction.RedactHookTokens"}},
+    "filters": {"mask_secrets": {"()": "tinyforge.log_masking.MaskSecrets"},
+                "hook_tokens": {"()": "apps.deploys.hook_redaction.RedactHookTokens"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "filters": ["hook_tokens"]}},
+                             "filters": ["hook_tokens", "mask_secrets"]}},
     "loggers": {
         "tinyforge": {"handlers": ["console"], "level": env_str("TINYFORGE_LOG_LEVEL", "INFO")},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

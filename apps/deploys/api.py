@@ -1,6 +1,8 @@
 """Deploy endpoints: thin calls into dispatch()."""
+from typing import Annotated
+
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Query, Router, Schema
 from ninja import Status as Reply
 from ninja.pagination import PageNumberPagination, paginate
 
@@ -9,35 +11,48 @@ from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
 from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn, RollbackIn
 from apps.workloads.models import Workload
-from apps.workloads.schemas import ErrorOut
-from tinyforge.api import require_staff
+from apps.workloads.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
+from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["deploys"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 
 
-@router.post("/workloads/{workload_id}/deploy", response={202: DeployOut, **ERRORS})
-def deploy_workload(request, workload_id: int):
+class BoundedPages(PageNumberPagination):
+    """Page numbers past any real ledger are refused (422), not turned into an offset the
+    database cannot hold."""
+
+    class Input(Schema):
+        page: QueryPage = 1
+        page_size: Annotated[int, Query(ge=1, le=100)] | None = None
+
+
+@router.post("/workloads/{workload_id}/deploy", auth=STAFF,
+             response={202: DeployOut, **WRITE_ERRORS})
+def deploy_workload(request, workload_id: PathId):
     user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     return Reply(202, dispatch(workload, Reason.API, user=user, enqueue=True))
 
 
-@router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **ERRORS})
-def get_deploy(request, deploy_id: int):
+@router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **READ_ERRORS})
+def get_deploy(request, deploy_id: PathId):
     return get_object_or_404(Deploy.objects.select_related("requested_by"), pk=deploy_id)
 
 
-@router.post("/workloads/{workload_id}/promote-from", response={202: DeployOut, **ERRORS})
-def promote_from(request, workload_id: int, payload: PromoteIn):
+@router.post("/workloads/{workload_id}/promote-from", auth=STAFF,
+             response={202: DeployOut, **WRITE_ERRORS})
+def promote_from(request, workload_id: PathId, payload: PromoteIn):
     user = require_staff(request)
     target = get_object_or_404(Workload, pk=workload_id)
     source = get_object_or_404(Workload, pk=payload.source)
     return Reply(202, replays.promote(target, source, user=user))
 
 
-@router.post("/workloads/{workload_id}/rollback", response={202: DeployOut, **ERRORS})
-def rollback(request, workload_id: int, payload: RollbackIn = None):
+@router.post("/workloads/{workload_id}/rollback", auth=STAFF,
+             response={202: DeployOut, **WRITE_ERRORS})
+def rollback(request, workload_id: PathId, payload: RollbackIn = None):
     user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     payload = payload or RollbackIn()
@@ -47,8 +62,8 @@ def rollback(request, workload_id: int, payload: RollbackIn = None):
                                        with_data=payload.with_data))
 
 
-@router.get("/workloads/{workload_id}/deploys", response=list[DeployOut])
-@paginate(PageNumberPagination, page_size=20)
-def workload_deploys(request, workload_id: int):
+@router.get("/workloads/{workload_id}/deploys", response={200: list[DeployOut], **READ_ERRORS})
+@paginate(BoundedPages, page_size=20)
+def workload_deploys(request, workload_id: PathId):
     workload = get_object_or_404(Workload, pk=workload_id)
     return workload.deploys.select_related("requested_by").order_by("-id")

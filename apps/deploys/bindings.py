@@ -62,7 +62,8 @@ def create_trigger(*, name, kind, config=None, secret=""):
     if Trigger.objects.filter(name=name).exists():
         raise _duplicate(name)
     try:
-        return Trigger.objects.create(name=name, kind=kind, config=config, secret=secret or "")
+        with transaction.atomic():  # a savepoint: the failed insert must not spoil the caller's
+            return Trigger.objects.create(name=name, kind=kind, config=config, secret=secret or "")
     except IntegrityError:  # lost a race with another create of the same name
         raise _duplicate(name) from None
 

@@ -3,6 +3,8 @@ from typing import Any
 
 from ninja import Schema
 
+from apps.workloads.schemas import Id, StrictSchema
+
 
 class DeployOut(Schema):
     id: int
@@ -55,11 +57,11 @@ class DeployDetailOut(DeployOut):
     log: str
 
 
-class PromoteIn(Schema):
-    source: int
+class PromoteIn(StrictSchema):
+    source: Id
 
 
-class RollbackIn(Schema):
-    deploy_id: int | None = None
+class RollbackIn(StrictSchema):
+    deploy_id: Id | None = None
     restore_config: bool = False
     with_data: bool = False

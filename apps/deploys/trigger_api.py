@@ -1,6 +1,6 @@
 """Trigger endpoints: CRUD, workload bindings and the webhook receiver. Thin."""
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -13,43 +13,45 @@ from ninja.errors import HttpError
 
 from apps.deploys import bindings
 from apps.deploys.models import Trigger
+from apps.deploys.triggers import TRIGGERS
 from apps.workloads.actions import InvalidInput
 from apps.workloads.models import Workload
-from apps.workloads.schemas import ErrorOut
-from tinyforge.api import require_staff
+from apps.workloads.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ErrorOut,
+    Id,
+    Line,
+    PathId,
+    StrictSchema,
+)
+from tinyforge.api import STAFF, require_staff
 
 log = logging.getLogger("tinyforge.triggers")
 router = Router(tags=["triggers"])
 MAX_TOKEN_LENGTH = 200
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
-STRICT = {"extra": "forbid"}
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
+TriggerKindName = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(TRIGGERS)})]
 SECRET_HELP = ("Write-only HMAC-SHA256 secret of a webhook. Omit it (or give \"\") on create "
                "to have one generated and returned once. A webhook's secret cannot be emptied.")
 
 
-class TriggerIn(Schema):
-    model_config = STRICT
-
-    name: str = Field(..., max_length=100)
-    kind: str = Field(..., max_length=32)
+class TriggerIn(StrictSchema):
+    name: Line(100)
+    kind: TriggerKindName
     config: dict[str, Any] = {}
-    secret: str = Field("", max_length=256, description=SECRET_HELP)
+    secret: Line(256) = Field("", description=SECRET_HELP)
 
 
-class TriggerPatch(Schema):
-    model_config = STRICT
-
-    name: str | None = Field(None, max_length=100)
+class TriggerPatch(StrictSchema):
+    name: Line(100) | None = None
     config: dict[str, Any] | None = None
-    secret: str | None = Field(None, max_length=256, description=SECRET_HELP)
+    secret: Line(256) | None = Field(None, description=SECRET_HELP)
 
 
-class BindIn(Schema):
-    model_config = STRICT
-
-    trigger_id: int | None = Field(None, ge=1, le=2**63 - 1)
+class BindIn(StrictSchema):
+    trigger_id: Id | None = None
     trigger: TriggerIn | None = None
 
 
@@ -107,32 +109,37 @@ class HookOut(Schema):
     deploy_ids: list[int]
 
 
-@router.get("/triggers", response={200: list[TriggerOut], **ERRORS})
-def list_triggers(request, kind: str | None = None):
+@router.get("/triggers", response={200: list[TriggerOut], **READ_ERRORS})
+def list_triggers(request, kind: TriggerKindName | None = None):
+    if kind is not None and kind not in TRIGGERS:
+        raise InvalidInput({"kind": _("Unknown trigger kind; known: %(known)s.")
+                                    % {"known": ", ".join(sorted(TRIGGERS))}})
     query = Trigger.objects.all()
     return query.filter(kind=kind) if kind else query
 
 
-@router.post("/triggers", response={201: TriggerIssuedOut, **ERRORS})
+@router.post("/triggers", auth=STAFF, response={201: TriggerIssuedOut, **WRITE_ERRORS})
 def create_trigger(request, payload: TriggerIn):
     require_staff(request)
     return Reply(201, bindings.create_trigger(**payload.dict()))
 
 
-@router.get("/triggers/{trigger_id}", response={200: TriggerOut, **ERRORS})
-def get_trigger(request, trigger_id: int):
+@router.get("/triggers/{trigger_id}", response={200: TriggerOut, **READ_ERRORS})
+def get_trigger(request, trigger_id: PathId):
     return get_object_or_404(Trigger, pk=trigger_id)
 
 
-@router.patch("/triggers/{trigger_id}", response={200: TriggerOut, **ERRORS})
-def patch_trigger(request, trigger_id: int, payload: TriggerPatch):
+@router.patch("/triggers/{trigger_id}", auth=STAFF, response={200: TriggerOut, **WRITE_ERRORS})
+def patch_trigger(request, trigger_id: PathId, payload: TriggerPatch):
     require_staff(request)
     trigger = get_object_or_404(Trigger, pk=trigger_id)
-    return bindings.update_trigger(trigger, payload.dict(exclude_unset=True))
+    # null means "leave as is", like leaving the field out.
+    return bindings.update_trigger(trigger, payload.dict(exclude_unset=True, exclude_none=True))
 
 
-@router.post("/triggers/{trigger_id}/new-hook-url", response={200: TriggerIssuedOut, **ERRORS})
-def new_hook_url(request, trigger_id: int):
+@router.post("/triggers/{trigger_id}/new-hook-url", auth=STAFF,
+             response={200: TriggerIssuedOut, **WRITE_ERRORS})
+def new_hook_url(request, trigger_id: PathId):
     """Issue a new hook URL (shown once in this response); the old one stops working."""
     require_staff(request)
     trigger = get_object_or_404(Trigger, pk=trigger_id)
@@ -141,20 +148,22 @@ def new_hook_url(request, trigger_id: int):
     return bindings.reissue_hook_token(trigger)
 
 
-@router.delete("/triggers/{trigger_id}", response={204: None, **ERRORS})
-def delete_trigger(request, trigger_id: int):
+@router.delete("/triggers/{trigger_id}", auth=STAFF, response={204: None, **WRITE_ERRORS})
+def delete_trigger(request, trigger_id: PathId):
     require_staff(request)
     get_object_or_404(Trigger, pk=trigger_id).delete()
     return Reply(204, None)
 
 
-@router.get("/workloads/{workload_id}/triggers", response={200: list[TriggerOut], **ERRORS})
-def workload_triggers(request, workload_id: int):
+@router.get("/workloads/{workload_id}/triggers",
+            response={200: list[TriggerOut], **READ_ERRORS})
+def workload_triggers(request, workload_id: PathId):
     return get_object_or_404(Workload, pk=workload_id).triggers.all()
 
 
-@router.post("/workloads/{workload_id}/triggers", response={201: TriggerIssuedOut, **ERRORS})
-def bind_trigger(request, workload_id: int, payload: BindIn):
+@router.post("/workloads/{workload_id}/triggers", auth=STAFF,
+             response={201: TriggerIssuedOut, **WRITE_ERRORS})
+def bind_trigger(request, workload_id: PathId, payload: BindIn):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     if payload.trigger is not None:
@@ -167,8 +176,9 @@ def bind_trigger(request, workload_id: int, payload: BindIn):
     return Reply(201, trigger)
 
 
-@router.delete("/workloads/{workload_id}/triggers/{trigger_id}", response={204: None, **ERRORS})
-def unbind_trigger(request, workload_id: int, trigger_id: int):
+@router.delete("/workloads/{workload_id}/triggers/{trigger_id}", auth=STAFF,
+               response={204: None, **WRITE_ERRORS})
+def unbind_trigger(request, workload_id: PathId, trigger_id: PathId):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     trigger = get_object_or_404(workload.triggers, pk=trigger_id)

@@ -1,16 +1,18 @@
 """Stats endpoints: stored series only, so they answer the same whether Docker is up or down."""
+from typing import Annotated, Literal
+
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 
 from apps.metrics import queries
-from apps.workloads.actions import InvalidInput
 from apps.workloads.models import Workload
-from apps.workloads.schemas import ErrorOut
+from apps.workloads.schemas import READ_ERRORS as ERRORS
+from apps.workloads.schemas import PathId
 
 router = Router(tags=["metrics"])
-ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 WINDOW_HELP = "One of: " + ", ".join(queries.WINDOWS)
+# An enum in the OpenAPI schema; an unknown window is a 422 that lists the allowed ones.
+Window = Annotated[Literal[tuple(queries.WINDOWS)], Query(description=WINDOW_HELP, example="2h")]
 
 
 class PointOut(Schema):
@@ -39,43 +41,28 @@ class TopOut(Schema):
     memory: list[TopItemOut]
 
 
-def window_query(default="2h"):
-    return Query(default, description=WINDOW_HELP, example=default)
-
-
-def checked_window(window):
-    """The window, or a 422 that names the allowed values."""
-    if window not in queries.WINDOWS:
-        raise InvalidInput({"window": _("Unknown window %(window)s; use one of: %(allowed)s.") % {
-            "window": window, "allowed": ", ".join(queries.WINDOWS)
-        }})
-    return window
-
-
 @router.get("/workloads/{workload_id}/stats/history", response={200: list[PointOut], **ERRORS})
-def workload_history(request, workload_id: int, window: str = window_query()):
+def workload_history(request, workload_id: PathId, window: Window = "2h"):
     """CPU % (100 = one core) and memory in bytes over the window, summed over the workload's
     containers at each timestamp (the limit is the largest; 0 means no limit). Oldest first."""
-    window = checked_window(window)
     workload = get_object_or_404(Workload, pk=workload_id)
     return queries.workload_series(workload.pk, window)
 
 
 @router.get("/workloads/{workload_id}/stats/deploys", response={200: list[MarkerOut], **ERRORS})
-def workload_deploy_markers(request, workload_id: int, window: str = window_query()):
+def workload_deploy_markers(request, workload_id: PathId, window: Window = "2h"):
     """The workload's deploys inside the window, for markers on the time axis."""
-    window = checked_window(window)
     workload = get_object_or_404(Workload, pk=workload_id)
     return queries.deploy_markers(workload.pk, window)
 
 
 @router.get("/stats/history", response={200: list[PointOut], **ERRORS})
-def host_history(request, window: str = window_query()):
+def host_history(request, window: Window = "2h"):
     """The host as a whole over the window (CPU % where 100 = one core; memory in bytes)."""
-    return queries.host_series(checked_window(window))
+    return queries.host_series(window)
 
 
 @router.get("/stats/top", response={200: TopOut, **ERRORS})
-def top(request, window: str = window_query(), limit: int = Query(5, ge=1, le=50)):
+def top(request, window: Window = "2h", limit: int = Query(5, ge=1, le=50)):
     """Workloads with the highest average CPU and memory over the window."""
-    return queries.top_workloads(checked_window(window), limit=limit)
+    return queries.top_workloads(window, limit=limit)

@@ -1,11 +1,13 @@
 """State changes to workloads (create, update, delete) — one function each, shared by the API,
 the admin and commands. Deploys are not here: they go through apps.deploys.dispatch."""
+import json
 import re
 
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
+from apps.workloads import host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.models import NAME_RE, EnvVar, Volume, Workload
@@ -14,6 +16,10 @@ from apps.workloads.sources.runner import ports_clash, published_ports
 
 TRANSLATED = ("title", "description", "title_en", "title_ru", "description_en", "description_ru")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A spec is stored as JSON and handed to the engine: bounded, and no control characters in its
+# strings (tabs and line breaks aside) -- PostgreSQL cannot even store a NUL in a JSON column.
+SPEC_MAX_CHARS = 200_000
+_SPEC_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Sent (with ``workload``) before a workload is torn down and deleted: apps that keep work for
@@ -29,6 +35,10 @@ class InvalidInput(Exception):
         self.errors = errors
 
 
+class NotAllowed(InvalidInput):
+    """Valid input this user may not use (an API 403); ``errors`` maps field paths to messages."""
+
+
 class Conflict(Exception):
     def __init__(self, field, message):
         super().__init__(message)
@@ -42,15 +52,40 @@ def clean_spec(kind, spec):
         source = get_source(kind)
     except UnknownSource as exc:
         raise InvalidInput({"kind": str(exc)}) from None
+    problem = _spec_problem(spec)
+    if problem:
+        raise InvalidInput({"spec": problem})
     try:
         return source.validate(spec)
     except SpecError as exc:
         raise InvalidInput({f"spec.{key}": msg for key, msg in exc.errors.items()}) from None
 
 
+def _spec_problem(spec):
+    try:
+        text = json.dumps(spec)
+    except (TypeError, ValueError, RecursionError):
+        return _("The spec must be plain JSON.")
+    if len(text) > SPEC_MAX_CHARS:
+        return _("The spec is too large (at most %(max)s characters).") % {"max": SPEC_MAX_CHARS}
+    stack = [spec]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and _SPEC_CONTROL.search(item):
+            return _("Control characters are not allowed in the spec.")
+    return None
+
+
 def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, chain=None,
-                    auto_backup=None, **texts):
-    """Create a workload with its env and volumes; raises InvalidInput or Conflict."""
+                    auto_backup=None, user=None, **texts):
+    """Create a workload with its env and volumes; raises InvalidInput, NotAllowed or Conflict.
+
+    ``user`` is who acts (None: the system); the host access policy depends on it."""
     errors = _name_errors(name)
     try:
         spec = clean_spec(kind, spec)
@@ -60,6 +95,8 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
     volume_rows = _clean_volumes(volumes or [], errors)
     if errors:
         raise InvalidInput(errors)
+    host_access.check(host_access.spec_access(kind, spec) + host_access.volume_access(volume_rows),
+                      user=user)
     _check_unique(name=name, kind=kind, ref_id=ref_id or None)
     _check_ports(spec)
     fields = {key: value for key, value in texts.items() if key in TRANSLATED and value is not None}
@@ -80,8 +117,10 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
     return workload
 
 
-def update_workload(workload, changes):
-    """Apply a partial update (dict of field -> value); env/volumes replace the whole list."""
+def update_workload(workload, changes, user=None):
+    """Apply a partial update (dict of field -> value); env/volumes replace the whole list.
+
+    ``user`` is who acts (None: the system); only host access the change adds is checked."""
     errors = {}
     kind = changes.get("kind", workload.kind)
     spec = changes.get("spec", workload.spec)
@@ -97,6 +136,14 @@ def update_workload(workload, changes):
     volume_rows = _clean_volumes(changes["volumes"], errors) if "volumes" in changes else None
     if errors:
         raise InvalidInput(errors)
+    old_volumes = list(workload.volumes.all())
+    host_access.check(
+        host_access.spec_access(kind, spec)
+        + host_access.volume_access(old_volumes if volume_rows is None else volume_rows),
+        had=host_access.spec_access(workload.kind, workload.spec)
+        + host_access.volume_access(old_volumes),
+        user=user,
+    )
     ref_id = changes.get("ref_id", workload.ref_id) or str(workload.pk)
     _check_unique(name=name, kind=kind, ref_id=ref_id, exclude=workload.pk)
     if "kind" in changes or "spec" in changes:
@@ -138,7 +185,7 @@ def delete_workload(workload, force=False):
 
 
 def _name_errors(name):
-    if isinstance(name, str) and NAME_RE.match(name):
+    if isinstance(name, str) and NAME_RE.fullmatch(name):
         return {}
     return {"name": _(
         "Use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
@@ -175,7 +222,7 @@ def _clean_env(items, old, errors):
     rows, seen = [], set()
     for index, item in enumerate(items):
         key = item.get("key", "")
-        if not isinstance(key, str) or not _KEY_RE.match(key) or key in seen:
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or key in seen:
             errors[f"env[{index}].key"] = _("Not a valid or unique variable name.")
             continue
         seen.add(key)
@@ -194,7 +241,7 @@ def _clean_volumes(items, errors):
         mount = item.get("mount_path") or ""
         if bool(name) == bool(host_path):
             errors[f"volumes[{index}]"] = _("Give either a volume name or a host path.")
-        elif name and not NAME_RE.match(name):
+        elif name and not NAME_RE.fullmatch(name):
             errors[f"volumes[{index}].name"] = _("Not a valid volume name.")
         elif host_path and not host_path.startswith("/"):
             errors[f"volumes[{index}].host_path"] = _("The host path must be absolute.")

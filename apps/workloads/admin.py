@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
-from apps.workloads import actions
+from apps.workloads import actions, host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     ApiToken,
@@ -61,10 +61,33 @@ class EnvVarInline(admin.TabularInline):
     extra = 0
 
 
+class VolumeFormSet(forms.BaseInlineFormSet):
+    """Bind mounts follow the host access policy (apps.workloads.host_access), as in the API."""
+
+    acting_user = None
+
+    def clean(self):
+        super().clean()
+        kept = [form.cleaned_data for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        had = list(self.instance.volumes.all()) if self.instance.pk else []
+        try:
+            host_access.check(host_access.volume_access(kept), had=host_access.volume_access(had),
+                              user=self.acting_user)
+        except actions.InvalidInput as exc:
+            raise forms.ValidationError([f"{k}: {v}" for k, v in exc.errors.items()]) from None
+
+
 class VolumeInline(admin.TabularInline):
     model = Volume
+    formset = VolumeFormSet
     extra = 0
     readonly_fields = ("engine_name",)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.acting_user = request.user
+        return formset
 
 
 class ContainerInline(admin.TabularInline):
@@ -94,11 +117,19 @@ class WorkloadForm(forms.ModelForm):
         model = Workload
         fields = "__all__"
 
+    acting_user = None  # set per request by WorkloadAdmin.get_form
+
     def clean(self):
         data = super().clean()
         if data.get("kind") and "spec" in data:
             try:
                 data["spec"] = actions.clean_spec(data["kind"], data["spec"])
+                old = self.instance
+                host_access.check(
+                    host_access.spec_access(data["kind"], data["spec"]),
+                    had=host_access.spec_access(old.kind, old.spec) if old.pk else [],
+                    user=self.acting_user,
+                )
             except actions.InvalidInput as exc:
                 for key, message in exc.errors.items():
                     self.add_error("spec" if key.startswith("spec") else None,
@@ -169,6 +200,7 @@ class WorkloadAdmin(TranslationAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        form.acting_user = request.user
         refused = getattr(request, "tinyforge_refused", None)
         if refused:
             form = type(form.__name__, (form,), {"refused": refused})
@@ -196,9 +228,9 @@ class WorkloadAdmin(TranslationAdmin):
             with transaction.atomic():
                 if change:
                     workload = actions.update_workload(
-                        Workload.objects.get(pk=form.instance.pk), values)
+                        Workload.objects.get(pk=form.instance.pk), values, user=request.user)
                 else:
-                    workload = actions.create_workload(**values)
+                    workload = actions.create_workload(**values, user=request.user)
         except actions.InvalidInput as exc:
             raise RefusedByActions(exc.errors) from None
         except actions.Conflict as exc:

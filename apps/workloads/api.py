@@ -1,5 +1,7 @@
 """Workload, source and registry-credential endpoints. Thin: each calls one action."""
-from django.db import IntegrityError
+import re
+
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router
@@ -8,8 +10,11 @@ from ninja import Status as Reply
 from apps.workloads import actions, engine
 from apps.workloads.models import RegistryCredential, Workload
 from apps.workloads.schemas import (
-    ErrorOut,
+    READ_ERRORS,
+    REGISTRY_HOST_PATTERN,
+    WRITE_ERRORS,
     HealthOut,
+    PathId,
     RegistryIn,
     RegistryOut,
     SourceOut,
@@ -18,10 +23,11 @@ from apps.workloads.schemas import (
     WorkloadPatch,
 )
 from apps.workloads.sources import SOURCES
-from tinyforge.api import require_staff
+from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["workloads"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
+ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 
 
 def workload_out(workload):
@@ -49,7 +55,7 @@ def health(request):
     return {"status": "ok", "docker": "up" if engine.ping() else "down"}
 
 
-@router.get("/sources", response={200: list[SourceOut], **ERRORS}, tags=["system"])
+@router.get("/sources", response={200: list[SourceOut], **READ_ERRORS}, tags=["system"])
 def list_sources(request):
     return [
         {"kind": s.kind, "label": str(s.label), "schema_sample": s.schema_sample}
@@ -57,56 +63,59 @@ def list_sources(request):
     ]
 
 
-@router.get("/workloads", response={200: list[WorkloadOut], **ERRORS})
+@router.get("/workloads", response={200: list[WorkloadOut], **READ_ERRORS})
 def list_workloads(request):
     return [workload_out(w) for w in Workload.objects.prefetch_related("env_vars", "volumes")]
 
 
-@router.post("/workloads", response={201: WorkloadOut, **ERRORS})
+@router.post("/workloads", auth=STAFF, response={201: WorkloadOut, **WRITE_ERRORS})
 def create_workload(request, payload: WorkloadIn):
-    require_staff(request)
-    workload = actions.create_workload(**payload.dict())
+    user = require_staff(request)
+    workload = actions.create_workload(**payload.dict(), user=user)
     return Reply(201, workload_out(workload))
 
 
-@router.get("/workloads/{workload_id}", response={200: WorkloadOut, **ERRORS})
-def get_workload(request, workload_id: int):
+@router.get("/workloads/{workload_id}", response={200: WorkloadOut, **READ_ERRORS})
+def get_workload(request, workload_id: PathId):
     return workload_out(get_object_or_404(Workload, pk=workload_id))
 
 
-@router.patch("/workloads/{workload_id}", response={200: WorkloadOut, **ERRORS})
-def patch_workload(request, workload_id: int, payload: WorkloadPatch):
-    require_staff(request)
+@router.patch("/workloads/{workload_id}", auth=STAFF, response={200: WorkloadOut, **WRITE_ERRORS})
+def patch_workload(request, workload_id: PathId, payload: WorkloadPatch):
+    user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     changes = payload.dict(exclude_unset=True, exclude_none=True)
-    return workload_out(actions.update_workload(workload, changes))
+    return workload_out(actions.update_workload(workload, changes, user=user))
 
 
-@router.delete("/workloads/{workload_id}", response={204: None, **ERRORS, 503: ErrorOut})
-def delete_workload(request, workload_id: int, force: bool = False):
+@router.delete("/workloads/{workload_id}", auth=STAFF, response={204: None, **WRITE_ERRORS})
+def delete_workload(request, workload_id: PathId, force: bool = False):
     require_staff(request)
     actions.delete_workload(get_object_or_404(Workload, pk=workload_id), force=force)
     return Reply(204, None)
 
 
-@router.get("/registries", response={200: list[RegistryOut], **ERRORS}, tags=["registries"])
+@router.get("/registries", response={200: list[RegistryOut], **READ_ERRORS}, tags=["registries"])
 def list_registries(request):
     return list(RegistryCredential.objects.all())
 
 
-@router.post("/registries", response={201: RegistryOut, **ERRORS}, tags=["registries"])
+@router.post("/registries", auth=STAFF, response={201: RegistryOut, **WRITE_ERRORS},
+             tags=["registries"])
 def create_registry(request, payload: RegistryIn):
     require_staff(request)
-    if not payload.host.strip() or "/" in payload.host:
+    if not re.fullmatch(REGISTRY_HOST_PATTERN, payload.host):
         raise actions.InvalidInput({"host": _("Give a registry host such as 127.0.0.1:5000.")})
     try:
-        return Reply(201, RegistryCredential.objects.create(**payload.dict()))
+        with transaction.atomic():  # a savepoint: the failed insert must not spoil the request
+            return Reply(201, RegistryCredential.objects.create(**payload.dict()))
     except IntegrityError:
         raise actions.Conflict("host", _("Credentials for this registry already exist.")) from None
 
 
-@router.delete("/registries/{registry_id}", response={204: None, **ERRORS}, tags=["registries"])
-def delete_registry(request, registry_id: int):
+@router.delete("/registries/{registry_id}", auth=STAFF, response={204: None, **WRITE_ERRORS},
+               tags=["registries"])
+def delete_registry(request, registry_id: PathId):
     require_staff(request)
     get_object_or_404(RegistryCredential, pk=registry_id).delete()
     return Reply(204, None)

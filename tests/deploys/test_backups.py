@@ -68,6 +68,7 @@ def test_a_failing_backup_does_not_block_the_deploy_and_shows_on_its_entry(
 ):
     settings.TINYFORGE_AUTO_BACKUP = True
     settings.TINYFORGE_BACKUP_DIR = tmp_path / "backups"
+    settings.TINYFORGE_HOST_PATHS = [str(tmp_path)]  # the host access policy allows this bind
     repository = f"{registry.host}/{repo_name}"
     publisher.publish(repository, 1)
     missing = tmp_path / "not-there-yet"

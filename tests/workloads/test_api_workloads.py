@@ -91,7 +91,8 @@ def test_it_never_returns_a_secret_env_value(as_admin):
     assert EnvVar.objects.get(key="TOKEN").value == "s3cret-token-value"
 
 
-def test_a_patch_replaces_env_and_volumes_and_keeps_an_omitted_secret_value(as_admin):
+def test_a_patch_replaces_env_and_volumes_and_keeps_an_omitted_secret_value(as_admin, settings):
+    settings.TINYFORGE_HOST_PATHS = ["/srv"]  # the host access policy allows binds from here
     created = create(as_admin, env=[
         {"key": "OLD", "value": "1"},
         {"key": "TOKEN", "value": "s3cret-token-value", "secret": True},

@@ -87,6 +87,9 @@ class Source:
       (present locally, pullable by digest, or rebuildable). Never raises.
     - ``artifact_images(pinned) -> set[str]``: the local image ids a pinned artifact uses, so
       image cleanup can keep rollback targets.
+    - ``host_access(spec) -> list[HostAccess]``: what a valid spec asks of the host (socket, host
+      paths, privileges, host namespaces, capabilities, devices), for the policy in
+      apps.workloads.host_access. Field paths are relative to the spec. Never raises.
     """
 
     kind = ""
@@ -110,3 +113,8 @@ class Source:
 
     def artifact_images(self, pinned):
         return {pinned["image_id"]} if pinned.get("image_id") else set()
+
+    def host_access(self, spec):
+        # Single-container kinds have no option that reaches the host (unknown spec fields are
+        # refused); their bind mounts are the workload's volumes, checked by the policy itself.
+        return []

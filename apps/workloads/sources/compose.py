@@ -1,4 +1,5 @@
 """The compose source: a compose file run by `docker compose` or docker-compose 1.29."""
+import posixpath
 import re
 
 import yaml
@@ -7,6 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
+from apps.workloads.host_access import HostAccess, host_path_access
 from apps.workloads.references import split_reference
 from apps.workloads.sources.base import (
     LABEL_PREFIX,
@@ -132,6 +134,13 @@ class ComposeSource(Source):
     def reconcile(self, workload):
         return engine.list_containers(selector_labels(workload))
 
+    def host_access(self, spec):
+        try:
+            data = yaml.safe_load(spec.get("compose") or "")
+        except yaml.YAMLError:
+            return []
+        return compose_host_access(data) if isinstance(data, dict) else []
+
 
 def _validate_compose(text):
     try:
@@ -147,6 +156,123 @@ def _validate_compose(text):
         if not isinstance(service, dict) or not (service.get("image") or service.get("build")):
             errors[f"compose.services.{name}"] = _("A service needs an image or a build.")
     return errors
+
+
+# Service options that give a container the host's namespaces when set to "host".
+HOST_NAMESPACES = ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup")
+
+
+def compose_host_access(data):
+    """What a parsed compose file asks of the host; fields read "compose.services.web.privileged".
+
+    Compose interpolates ${VARIABLES} from TinyForge's own environment, so a value that contains
+    "$" could turn into anything: it counts as host access."""
+    found = []
+    services = data.get("services") if isinstance(data.get("services"), dict) else {}
+    for name, service in services.items():
+        if isinstance(service, dict):
+            found += _service_access(f"compose.services.{name}", service)
+    for section in ("configs", "secrets"):
+        for name, item in _mapping(data.get(section)).items():
+            if isinstance(item, dict) and "file" in item:
+                found += _path_access(item["file"], f"compose.{section}.{name}.file")
+    for name, volume in _mapping(data.get("volumes")).items():
+        options = _mapping(volume.get("driver_opts") if isinstance(volume, dict) else None)
+        if "device" in options:
+            found += _path_access(options["device"], f"compose.volumes.{name}.driver_opts.device")
+    for index, item in enumerate(_listing(data.get("include"))):
+        paths = item.get("path") if isinstance(item, dict) else item
+        for path in _listing(paths):
+            found += _path_access(path, f"compose.include[{index}]")
+    for name, network in _mapping(data.get("networks")).items():
+        if isinstance(network, dict) and "host" in (network.get("name"), network.get("driver")):
+            found.append(HostAccess(("network", "host"), f"compose.networks.{name}",
+                                    _("the host network")))
+    return found
+
+
+def _service_access(field, service):
+    found = []
+    privileged = service.get("privileged")
+    if privileged not in (None, False, "false"):
+        found.append(HostAccess(("privileged", field), f"{field}.privileged",
+                                _("privileged mode")))
+    for option in HOST_NAMESPACES:
+        value = service.get(option)
+        if value == "host" or _interpolated(value):
+            found.append(HostAccess((option, field), f"{field}.{option}",
+                                    _("the host's %(namespace)s namespace") % {
+                                        "namespace": option.split("_")[0]}))
+    for option, what in (("cap_add", _("added capabilities")), ("devices", _("host devices")),
+                         ("device_cgroup_rules", _("host devices"))):
+        if service.get(option):
+            found.append(HostAccess((option, field), f"{field}.{option}", what))
+    for index, opt in enumerate(_listing(service.get("security_opt"))):
+        if any(word in str(opt) for word in ("unconfined", "disable", "$")):
+            found.append(HostAccess(("security_opt", field, str(opt)),
+                                    f"{field}.security_opt[{index}]",
+                                    _("a security option that turns confinement off")))
+    for index, volume in enumerate(_listing(service.get("volumes"))):
+        found += _path_access(_bind_source(volume), f"{field}.volumes[{index}]")
+    build = service.get("build")
+    context = build.get("context") if isinstance(build, dict) else build
+    if isinstance(context, str) and "://" not in context and not context.startswith("git@"):
+        found += _path_access(context, f"{field}.build")
+    env_files = service.get("env_file")
+    for index, item in enumerate(_listing(env_files)):
+        found += _path_access(item.get("path") if isinstance(item, dict) else item,
+                              f"{field}.env_file[{index}]")
+    extends = service.get("extends")
+    if isinstance(extends, dict) and "file" in extends:
+        found += _path_access(extends["file"], f"{field}.extends.file")
+    return found
+
+
+def _bind_source(volume):
+    """The host side of a service volume, or None for a named or anonymous volume."""
+    if isinstance(volume, dict):
+        if volume.get("type", "volume") != "bind":
+            return None
+        return volume.get("source", "")
+    if not isinstance(volume, str):
+        return None
+    source, sep, _rest = volume.partition(":")
+    if not sep:
+        return None  # an anonymous volume: just a container path
+    return source if source.startswith(("/", ".", "~", "$")) else None
+
+
+def _path_access(path, field):
+    """Host access of a path in the compose file; relative paths that stay inside the
+    workload's work directory (where the file is written) need none."""
+    if path is None:
+        return []
+    path = str(path)
+    if _interpolated(path) or path.startswith("~"):
+        return [HostAccess(("path", path), field, _("the host path %(path)s") % {
+            "path": path[:200]})]
+    if not path.startswith("/"):
+        inside = posixpath.normpath(posixpath.join("/workdir", path))
+        if inside == "/workdir" or inside.startswith("/workdir/"):
+            return []
+        return [HostAccess(("path", path), field, _("the host path %(path)s") % {
+            "path": path[:200]})]
+    access = host_path_access(path, field)
+    return [access] if access else []
+
+
+def _interpolated(value):
+    return isinstance(value, str) and "$" in value.replace("$$", "")
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _listing(value):
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def render(text, labels, pinned_services=None):

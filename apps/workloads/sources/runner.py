@@ -1,5 +1,6 @@
 """Running one container for a workload: the options every single-container kind shares
 (command, ports, restart, limits) and the replace-the-previous-container strategy."""
+import ipaddress
 import re
 import shlex
 import time
@@ -12,9 +13,10 @@ from apps.workloads.engine import EngineError
 from apps.workloads.sources.base import LABEL_PREFIX, selector_labels, workload_labels
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+# [ip:]host:container[/proto]; an IPv6 bind address goes in brackets ("[::1]:8080:80").
 _PORT_RE = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5}):)?(?P<container>\d{1,5})"
-    r"(?:/(?P<proto>tcp|udp))?$"
+    r"^(?:(?P<ip>[0-9]+(?:\.[0-9]+)+|\[[0-9A-Fa-f:.]+\]):)?"
+    r"(?:(?P<host>\d{1,5}):)?(?P<container>\d{1,5})(?:/(?P<proto>tcp|udp))?\Z"
 )
 _MEMORY_RE = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
 RUN_DEFAULTS = {"command": None, "ports": [], "restart": "unless-stopped", "limits": {}}
@@ -57,8 +59,20 @@ def _valid_port(text):
     match = _PORT_RE.match(text)
     if not match:
         return False
+    if match.group("ip") is not None:
+        if match.group("host") is None:
+            return False  # "ip:port" would publish the container port on a random host port
+        try:
+            ipaddress.ip_address(_bind_address(match))
+        except ValueError:
+            return False
     numbers = [match.group("container"), match.group("host")]
     return all(1 <= int(n) <= 65535 for n in numbers if n)
+
+
+def _bind_address(match):
+    """The bind address as the engine wants it: IPv6 without its brackets."""
+    return match.group("ip").strip("[]")
 
 
 def _validate_limits(spec, errors):
@@ -88,7 +102,7 @@ def port_bindings(ports):
         match = _PORT_RE.match(text)
         key = f"{match.group('container')}/{match.group('proto') or 'tcp'}"
         host = int(match.group("host")) if match.group("host") else None
-        bindings[key] = (match.group("ip"), host) if match.group("ip") else host
+        bindings[key] = (_bind_address(match), host) if match.group("ip") else host
     return bindings
 
 
