@@ -6,6 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.workloads import supervisor
 
@@ -61,8 +62,10 @@ class Command(BaseCommand):
         finally:
             supervisor.clear_stop()
         if killed:
-            self.stdout.write(_("Killed %(count)s process(es) that did not stop in time.")
-                              % {"count": killed})
+            self.stdout.write(ngettext(
+                "Killed %(count)s process that did not stop in time.",
+                "Killed %(count)s processes that did not stop in time.", killed)
+                % {"count": killed})
         self.stdout.write(_("Stopped."))
         if failed:
             sys.exit(1)
