@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 
 from apps.metrics.models import SamplerLease
@@ -240,6 +240,8 @@ def sample_forever(sampler_factory, *, stop=None, interval=None, clock=time.time
             # This process is the only sampler: an error it did not expect (a locked or lost
             # database while it handled the lease, a bug) loses some ticks, never the sampler.
             log.exception("stats: the sampler failed; it starts again in %s s", RETRY_SECONDS)
+            # Outside a request nothing else replaces a broken database connection.
+            connections.close_all()
             resume = clock() + RETRY_SECONDS
             while clock() < resume and not stopping():
                 sleep(POLL_SECONDS)
