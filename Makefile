@@ -18,3 +18,4 @@ bench:
 	.venv/bin/python bench/run_sampling.py --sizes 100 300 --ticks 5
 	.venv/bin/python bench/run_query.py
 	.venv/bin/python bench/run_maintenance.py
+	.venv/bin/python bench/run_capacity.py --rounds 3

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.support import dockerlab
+from tests.support import commits, dockerlab
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -114,6 +114,13 @@ def engine():
     instance = f"tinyforge.instance={settings.TINYFORGE_INSTANCE}"
     dockerlab.remove_containers(instance)
     dockerlab.remove_volumes(instance)
+
+
+@pytest.fixture(autouse=True)
+def on_commit_as_in_autocommit(monkeypatch):
+    """Work enqueued after commit (deploys) runs in `django_db` tests as it would in production
+    (see tests/support/commits.py)."""
+    commits.run_on_commit_as_in_autocommit(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -62,9 +62,9 @@ def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigg
         "id": deploy.pk, "reason": reason
     })
     if enqueue:
-        from django_q.tasks import async_task
-
-        async_task("apps.deploys.tasks.run_deploy", deploy.pk, task_name=f"deploy-{deploy.pk}")
+        # Only once the row is committed: a worker must find it, and a caller's transaction
+        # that rolls back must leave no task behind.
+        _enqueue_on_commit("apps.deploys.tasks.run_deploy", deploy.pk, f"deploy-{deploy.pk}")
     else:
         execute(deploy, progress=progress)
     try:
@@ -72,6 +72,12 @@ def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigg
     except Deploy.DoesNotExist:  # its workload was deleted meanwhile, rows and all
         deploy.status = Status.CANCELLED
     return deploy
+
+
+def _enqueue_on_commit(func, deploy_id, task_name):
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(func, deploy_id, task_name=task_name))
 
 
 def _env_snapshot(workload):
@@ -298,9 +304,7 @@ def _replayed(deploy):
 def _watch_health(deploy, workload):
     spec = workload.spec
     if deploy.reason != Reason.ROLLBACK and spec.get("auto_rollback") and spec.get("healthcheck"):
-        from django_q.tasks import async_task
-
-        async_task("apps.deploys.tasks.watch_health", deploy.pk, task_name=f"watch-{deploy.pk}")
+        _enqueue_on_commit("apps.deploys.tasks.watch_health", deploy.pk, f"watch-{deploy.pk}")
 
 
 def _continue_chain(deploy, workload):

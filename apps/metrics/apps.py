@@ -7,17 +7,21 @@ from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger("tinyforge.metrics")
 
-# Created (idempotently, by name) after every migrate: Schedule.name is not unique.
+# Created (idempotently, by name) after every migrate: Schedule.name is not unique. Sampling
+# is not among them: it runs in a process of its own (`sample_stats --forever`, started by
+# `serve`), so it never holds a task worker that deploys need.
 SCHEDULES = {
-    "tinyforge-stats-sampler": {"func": "apps.metrics.tasks.sample_for_a_minute"},
     "tinyforge-stats-rollup": {"func": "apps.metrics.tasks.roll_up_and_prune"},
 }
+# Schedules earlier versions created, removed by the same migrate.
+RETIRED_SCHEDULES = ["tinyforge-stats-sampler"]
 WORKLOAD_FORM = "admin/workloads/workload/change_form.html"
 
 
 def ensure_schedules(sender, **kwargs):
     from django_q.models import Schedule
 
+    Schedule.objects.filter(name__in=RETIRED_SCHEDULES).delete()
     for name, fields in SCHEDULES.items():
         Schedule.objects.update_or_create(name=name, defaults={
             **fields, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1,

@@ -121,10 +121,10 @@ class Watermark(models.Model):
 class SamplerLease(models.Model):
     """The one sampler allowed to tick (a single row, id 1).
 
-    ``owner`` holds it until ``expires_at`` (epoch seconds), renewing at each tick. A run that
-    finds a live owner writes its id into ``successor`` and the owner hands over between ticks,
-    so consecutive scheduled runs never sample at the same time. ``last_tick`` is the newest
-    tick sampled, whoever sampled it.
+    ``owner`` holds it until ``expires_at`` (epoch seconds), renewing at each tick. A foreground
+    run that finds a live owner writes its id into ``successor`` and the standing sampler hands
+    over between ticks, so two samplers never sample at the same time. ``last_tick`` is the
+    newest tick sampled, whoever sampled it.
     """
 
     owner = models.CharField(max_length=64, blank=True)

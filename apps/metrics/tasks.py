@@ -1,18 +1,12 @@
-"""django-q2 targets for the metrics schedules (thin: the work lives in the modules they call)."""
+"""django-q2 targets for the metrics schedules (thin: the work lives in the modules they call).
+
+Sampling is not one of them: see ``apps.metrics.ticker`` (its own process).
+"""
 import logging
 
-from apps.metrics import retention, rollups, tallies, ticker
-from apps.metrics.sampler import Sampler
+from apps.metrics import retention, rollups, tallies
 
 log = logging.getLogger("tinyforge.metrics")
-
-
-def sample_for_a_minute():
-    """Every minute: sample aligned ticks until the next scheduled run takes over.
-
-    Returns how many ticks this run sampled (0 when another run held the lease).
-    """
-    return len(ticker.run_sampler(Sampler))
 
 
 def roll_up_and_prune():

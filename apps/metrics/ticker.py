@@ -1,21 +1,24 @@
-"""Aligned ticks under a lease, so scheduled runs chain without overlapping.
+"""Aligned ticks under a lease, so two samplers never sample at once.
 
-django-q2 fires a schedule at most once a minute (and up to ~30 s late), so one scheduled run
-samples several ticks. Ticks fall on wall-clock multiples of the interval. A run keeps ticking
-until a newer run asks for the lease, then hands over between two ticks; the newer run reads
-the counters once ("primes") and carries on with the next tick. Only the lease holder samples,
-so runs never overlap. Ticks missed while nothing ran are skipped, not replayed. A lease whose
-holder died expires after a few intervals, so the next run after a restart takes it. A run
-also ends within one poll when ``serve`` is stopping (its stop flag), releasing the lease.
+The standing sampler (``sample_stats --forever``, a process of its own that ``serve`` starts
+next to the web server and the task cluster, so sampling never holds a deploy worker) ticks at
+wall-clock multiples of the interval for as long as it runs. A foreground run
+(``sample_stats --ticks N``) asks for the lease; the standing sampler hands over between two
+ticks, the foreground run reads the counters once ("primes") and carries on with the next tick,
+and when it is done the standing sampler takes the lease back. Only the lease holder samples.
+Ticks missed while nothing ran are skipped, not replayed. A lease whose holder died expires
+after a few intervals, so a sampler started after a crash takes it then. Every run ends within
+one poll when ``serve`` is stopping (its stop flag) or its own ``stop`` says so, releasing the
+lease.
 """
 import logging
-import os
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 
 from apps.metrics.models import SamplerLease
@@ -28,10 +31,8 @@ POLL_SECONDS = 0.5
 # A run hands over only with at least this much time before the next tick, so the newer run
 # can prime its counters first.
 HANDOVER_MARGIN = 2.5
-# Without a successor a run stops after this: the schedule fires every minute, up to 30 s late,
-# so a longer silence means the scheduler has stopped (the cluster is shutting down, and it
-# waits for this task). A run also never outlives the django-q2 task timeout.
-RUN_LIMIT = 90
+# The standing sampler's pause after an unexpected error, before it tries again.
+RETRY_SECONDS = 5
 
 
 def next_tick(after, interval):
@@ -54,8 +55,9 @@ class Lease:
     def _rows(self):
         return SamplerLease.objects.filter(pk=LEASE_ID)
 
-    def try_take(self):
-        """Take the lease when it is free, expired or already ours; else ask to be next."""
+    def try_take(self, queue=True):
+        """Take the lease when it is free, expired or already ours; else (with ``queue``) ask
+        to be next, which makes a holder that yields hand over between two ticks."""
         SamplerLease.objects.get_or_create(pk=LEASE_ID)
         now = self.clock()
         with transaction.atomic():
@@ -63,17 +65,17 @@ class Lease:
             taken = rows.filter(Q(owner="") | Q(expires_at__lt=now) | Q(owner=self.me)).update(
                 owner=self.me, successor="", expires_at=now + lease_ttl(self.interval)
             )
-            if not taken:
+            if not taken and queue:
                 rows.exclude(owner=self.me).update(successor=self.me)
         return bool(taken) or self.held()
 
-    def acquire(self, wait, sleep=time.sleep):
+    def acquire(self, wait, sleep=time.sleep, stop=stop_requested, queue=True):
         """Poll (up to ``wait`` seconds) until this run holds the lease."""
         deadline = self.clock() + wait
         while True:
-            if self.try_take():
+            if self.try_take(queue):
                 return True
-            if self.clock() >= deadline or stop_requested():
+            if self.clock() >= deadline or stop():
                 return False
             sleep(POLL_SECONDS)
 
@@ -117,20 +119,20 @@ class Lease:
 class TickLoop:
     """Runs a sampler's ticks at aligned times while this run holds the lease.
 
-    ``ticks`` None: keep going until a successor takes over or ``run_limit`` passes (the
-    scheduled run). A number: exactly that many ticks, ignoring successors (the foreground
-    command).
+    ``ticks`` None: keep going until a successor takes over, ``run_limit`` passes or ``stop()``
+    (the standing sampler). A number: exactly that many ticks, ignoring successors (the
+    foreground command).
     """
 
     sampler: object
     lease: Lease
     interval: int
     ticks: int | None = None
-    run_limit: float = RUN_LIMIT
+    run_limit: float = math.inf
     sleep: object = time.sleep
     on_tick: object = None  # called with (tick, containers stored) after each tick
+    stop: object = stop_requested
     done: list = field(default_factory=list)
-    parent: int = field(default_factory=os.getppid)
 
     @property
     def clock(self):
@@ -164,13 +166,10 @@ class TickLoop:
             return 0
 
     def _wait_for(self, tick):
-        """Wait until ``tick``; False when the lease went to someone else meanwhile, or when the
-        process that started this run (the task cluster) is gone."""
+        """Wait until ``tick``; False when the lease went to someone else meanwhile, or when
+        this run is told to stop."""
         while True:
-            if os.getppid() != self.parent:
-                log.info("stats: the task cluster is gone; this sampler run ends")
-                return False
-            if stop_requested():
+            if self.stop():
                 log.info("stats: TinyForge is stopping; this sampler run ends")
                 return False
             remaining = tick - self.clock()
@@ -185,30 +184,65 @@ class TickLoop:
             self.sleep(min(POLL_SECONDS, remaining))
 
 
-def default_run_limit(interval):
-    """RUN_LIMIT, or less when the django-q2 task timeout would kill the run before that."""
-    timeout = settings.Q_CLUSTER.get("timeout") or RUN_LIMIT * 2
-    return max(interval, min(RUN_LIMIT, timeout - 2 * interval - 30))
+def _stopping(stop):
+    """The stop flag of a stopping ``serve``, or else ``stop()``."""
+    if stop is None:
+        return stop_requested
+    return lambda: stop_requested() or stop()
 
 
 def run_sampler(sampler_factory, *, ticks=None, interval=None, wait=None, clock=time.time,
-                sleep=time.sleep, run_limit=None, on_tick=None):
+                sleep=time.sleep, run_limit=math.inf, on_tick=None, stop=None, queue=True):
     """Take the lease, prime a sampler and run aligned ticks; returns the ticks sampled.
 
-    Returns [] without sampling when another run kept the lease for ``wait`` seconds.
+    Returns [] without sampling when another run kept the lease for ``wait`` seconds. With
+    ``queue`` it asks the holder to hand over; without, it only takes a lease left free.
     """
     interval = interval or settings.TINYFORGE_STATS_INTERVAL
-    run_limit = run_limit if run_limit is not None else default_run_limit(interval)
+    stopping = _stopping(stop)
     lease = Lease(interval=interval, clock=clock)
-    if not lease.acquire(lease_ttl(interval) + 5 if wait is None else wait, sleep=sleep):
-        log.info("stats: another sampler run holds the lease; this run ends")
+    if not lease.acquire(lease_ttl(interval) + 5 if wait is None else wait, sleep=sleep,
+                         stop=stopping, queue=queue):
+        if not stopping():
+            log.info("stats: another sampler run holds the lease; this run ends")
         return []
-    sampler = sampler_factory()
+    try:
+        sampler = sampler_factory()
+    except BaseException:
+        lease.release()
+        raise
     try:
         sampler.prime()
         loop = TickLoop(sampler, lease, interval, ticks=ticks, run_limit=run_limit, sleep=sleep,
-                        on_tick=on_tick)
+                        on_tick=on_tick, stop=stopping)
         return loop.run()
     finally:
         lease.release()
         sampler.close()
+
+
+def sample_forever(sampler_factory, *, stop=None, interval=None, clock=time.time,
+                   sleep=time.sleep, on_tick=None):
+    """The standing sampler: sample every tick until ``stop()`` or ``serve`` stops.
+
+    While a foreground run holds the lease it waits, without asking for it, and takes it back
+    once it is free; so two standing samplers (two ``serve`` of one install) never take turns
+    either: the second one waits. Returns how many ticks it sampled.
+    """
+    stopping = _stopping(stop)
+    done = 0
+    while not stopping():
+        try:
+            done += len(run_sampler(sampler_factory, interval=interval, wait=math.inf,
+                                    clock=clock, sleep=sleep, on_tick=on_tick, stop=stop,
+                                    queue=False))
+        except Exception:
+            # This process is the only sampler: an error it did not expect (a locked or lost
+            # database while it handled the lease, a bug) loses some ticks, never the sampler.
+            log.exception("stats: the sampler failed; it starts again in %s s", RETRY_SECONDS)
+            # Outside a request nothing else replaces a broken database connection.
+            connections.close_all()
+            resume = clock() + RETRY_SECONDS
+            while clock() < resume and not stopping():
+                sleep(POLL_SECONDS)
+    return done

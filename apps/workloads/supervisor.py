@@ -7,7 +7,7 @@ period (cluster workers busy with a long task, a deploy's helper processes) is k
 session id survives re-parenting, so a grandchild whose parent already died is still found.
 
 While ``serve`` stops, a stop flag file under the data directory names its pid: long-running
-tasks (the metrics sampler) poll it and end early instead of holding the cluster up.
+work (the metrics sampler, also tasks) polls it and ends early instead of holding the stop up.
 """
 import ctypes
 import logging

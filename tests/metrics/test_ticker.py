@@ -1,13 +1,15 @@
 """Aligned ticks under the sampler lease, on a fake clock (nothing here waits for real time)."""
 import functools
 import io
+import os
+import signal
 
 import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
 from apps.metrics import ticker
-from apps.metrics.apps import SCHEDULES, ensure_schedules
+from apps.metrics.apps import RETIRED_SCHEDULES, SCHEDULES, ensure_schedules
 from apps.metrics.models import SamplerLease
 from tests.metrics.support import FakeClock
 
@@ -66,7 +68,7 @@ def test_a_tick_that_overruns_skips_the_ticks_it_missed_and_stays_aligned():
     assert run(clock, sampler, ticks=2) == [1_000_000_005, 1_000_000_050]
 
 
-def test_a_run_hands_over_to_the_next_scheduled_run_between_ticks():
+def test_a_run_hands_over_to_a_run_that_asks_for_the_lease_between_ticks():
     clock = FakeClock(1_000_000_001)
     newer = ticker.Lease(interval=INTERVAL, clock=clock.now)
 
@@ -106,18 +108,104 @@ def test_a_run_without_successor_stops_at_its_run_limit_and_frees_the_lease():
     assert SamplerLease.objects.get(pk=1).owner == ""
 
 
-def test_by_default_a_run_stops_soon_after_the_schedule_stopped_firing():
-    """A stopping cluster waits for the running sampler task: it must not take minutes."""
-    clock = FakeClock(1_000_000_001)
-    done = run(clock, RecordingSampler(clock))
-    assert 60 < done[-1] - 1_000_000_001 <= 105
+def forever(clock, sampler_factory, stop_at, **kwargs):
+    """The standing sampler on the fake clock, told to stop once the clock reaches ``stop_at``."""
+    return ticker.sample_forever(sampler_factory, interval=INTERVAL, clock=clock.now,
+                                 stop=lambda: clock.now() >= stop_at, **kwargs)
 
 
-def test_a_run_whose_task_cluster_died_stops_at_once(monkeypatch):
+def test_the_standing_sampler_yields_to_a_foreground_run_and_takes_the_lease_back():
     clock = FakeClock(1_000_000_001)
-    sampler = RecordingSampler(clock, during_tick=lambda ts: monkeypatch.setattr(
-        "apps.metrics.ticker.os.getppid", lambda: 1))
-    assert run(clock, sampler) == [1_000_000_005]
+    foreground = ticker.Lease(interval=INTERVAL, clock=clock.now)
+    seen_while_waiting = []
+
+    def foreground_arrives(ts):
+        if ts == 1_000_000_020:
+            assert not foreground.try_take()  # held by the standing sampler: asks to be next
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if foreground.held():
+            seen_while_waiting.append(SamplerLease.objects.get(pk=1).successor)
+            if clock.now() >= 1_000_000_050:  # the foreground run is done
+                foreground.release()
+
+    samplers = []
+
+    def factory():
+        samplers.append(RecordingSampler(clock, during_tick=foreground_arrives))
+        return samplers[-1]
+
+    done = forever(clock, factory, stop_at=1_000_000_081, sleep=sleep)
+    assert [s.ticks for s in samplers] == [[1_000_000_005, 1_000_000_020],
+                                           [1_000_000_065, 1_000_000_080]]
+    assert done == 4
+    assert seen_while_waiting and set(seen_while_waiting) == {""}, "it asked for the lease back"
+    assert all(s.primed == 1 and s.closed for s in samplers)
+    assert SamplerLease.objects.get(pk=1).owner == ""
+
+
+def test_a_second_standing_sampler_waits_until_the_first_ones_lease_expires():
+    clock = FakeClock(1_000_000_001)
+    first = ticker.Lease(interval=INTERVAL, clock=clock.now)
+    assert first.try_take()
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if clock.now() < 1_000_000_100:  # the first one renews, then dies at 100 s
+            first.renew(0)
+
+    sampler = RecordingSampler(clock)
+    done = forever(clock, lambda: sampler, stop_at=1_000_000_200, sleep=sleep)
+    assert SamplerLease.objects.get(pk=1).successor == ""
+    expiry = 1_000_000_100 + ticker.lease_ttl(INTERVAL)
+    assert sampler.ticks and expiry < sampler.ticks[0] <= expiry + INTERVAL
+    assert done == len(sampler.ticks)
+
+
+def test_the_standing_sampler_ends_within_one_poll_of_its_stop_and_frees_the_lease():
+    clock = FakeClock(1_000_000_001)
+    stopped = []
+    sampler = RecordingSampler(clock, during_tick=lambda ts: ts == 1_000_000_020 and stopped.append(
+        clock.now()))
+    done = ticker.sample_forever(lambda: sampler, interval=INTERVAL, clock=clock.now,
+                                 sleep=clock.sleep, stop=lambda: bool(stopped))
+    assert done == 2
+    assert clock.now() - stopped[0] <= ticker.POLL_SECONDS
+    assert SamplerLease.objects.get(pk=1).owner == ""
+
+
+def test_an_unexpected_error_costs_the_standing_sampler_some_ticks_not_its_life(metrics_log):
+    clock = FakeClock(1_000_000_001)
+    sampler = RecordingSampler(clock)
+    attempts = []
+
+    def factory():
+        attempts.append(clock.now())
+        if len(attempts) == 1:
+            raise RuntimeError("the readers could not start")
+        return sampler
+
+    done = forever(clock, factory, stop_at=1_000_000_040, sleep=clock.sleep)
+    assert attempts[1] - attempts[0] >= ticker.RETRY_SECONDS
+    assert done == len(sampler.ticks) >= 1
+    assert any("the sampler failed" in line for line in metrics_log)
+    assert SamplerLease.objects.get(pk=1).owner == ""
+
+
+def test_sample_stats_forever_stops_on_sigterm_and_restores_the_signal_handlers(monkeypatch):
+    clock = FakeClock(1_000_000_001)
+    sampler = RecordingSampler(clock, during_tick=lambda ts: ts == 1_000_000_020 and os.kill(
+        os.getpid(), signal.SIGTERM))
+    monkeypatch.setattr(ticker, "sample_forever", functools.partial(
+        ticker.sample_forever, clock=clock.now, sleep=clock.sleep))
+    monkeypatch.setattr("apps.metrics.management.commands.sample_stats.Sampler", lambda: sampler)
+    before = signal.getsignal(signal.SIGTERM)
+    out = io.StringIO()
+    call_command("sample_stats", "--forever", stdout=out)
+    assert sampler.ticks == [1_000_000_005, 1_000_000_020]
+    assert "Sampler stopped." in out.getvalue()
+    assert signal.getsignal(signal.SIGTERM) is before
     assert SamplerLease.objects.get(pk=1).owner == ""
 
 
@@ -143,6 +231,15 @@ def test_the_minute_schedules_exist_once_each_however_often_migrate_runs():
             Schedule.MINUTES, 1, -1)
 
 
+def test_migrate_removes_the_sampler_schedule_of_earlier_versions():
+    """It held a task worker for a minute out of every minute."""
+    Schedule.objects.create(name="tinyforge-stats-sampler", func="apps.metrics.tasks.gone",
+                            schedule_type=Schedule.MINUTES, minutes=1, repeats=-1)
+    ensure_schedules(sender=None)
+    assert not Schedule.objects.filter(name__in=RETIRED_SCHEDULES).exists()
+    assert not Schedule.objects.filter(func__contains="sample").exists()
+
+
 def test_a_database_error_loses_one_tick_not_the_run(metrics_log):
     from django.db import OperationalError
 
@@ -158,10 +255,3 @@ def test_a_database_error_loses_one_tick_not_the_run(metrics_log):
     sampler = FlakySampler(clock)
     assert run(clock, sampler, ticks=3) == [1_000_000_005, 1_000_000_020, 1_000_000_035]
     assert len(metrics_log) == 1 and "database is locked" in metrics_log[0]
-
-
-def test_a_run_ends_before_the_task_cluster_would_kill_it(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 100}
-    assert ticker.default_run_limit(15) == 40
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 900}
-    assert ticker.default_run_limit(15) == ticker.RUN_LIMIT

@@ -16,8 +16,8 @@ WEB_GRACEFUL_TIMEOUT = 4
 
 
 class Command(BaseCommand):
-    help = ("Run the web server and the django-q2 task cluster together; one Ctrl-C or SIGTERM "
-            "stops every process they started within 10 seconds.")
+    help = ("Run the web server, the django-q2 task cluster and the stats sampler together; one "
+            "Ctrl-C or SIGTERM stops every process they started within 10 seconds.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("TINYFORGE_BIND", "127.0.0.1:8000"))
@@ -42,7 +42,11 @@ class Command(BaseCommand):
             # the host, and each one deleted the other's when it stopped.
             "--control-socket", str(supervisor.run_dir() / "gunicorn.ctl"),
         ])
-        children.start("cluster", [python, str(settings.BASE_DIR / "manage.py"), "qcluster"])
+        manage = str(settings.BASE_DIR / "manage.py")
+        children.start("cluster", [python, manage, "qcluster"])
+        # Sampling runs all the time: in a process of its own it never holds a task worker, so
+        # all TINYFORGE_WORKERS are there for deploys.
+        children.start("sampler", [python, manage, "sample_stats", "--forever"])
         self.stdout.write(_("TinyForge is up at http://%(bind)s/admin/ (Ctrl-C stops it).")
                           % {"bind": options["bind"]})
         failed = None
