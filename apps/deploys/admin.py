@@ -1,6 +1,7 @@
 """Deploy ledger and triggers in the admin; also adds trigger bindings to the workload page."""
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,6 +24,7 @@ class DeployAdmin(admin.ModelAdmin):
                     "created_at", "error_code", "failure")
     list_filter = ("status", "reason", "source_kind")
     search_fields = ("workload__name", "pinned_ref")
+    list_select_related = ("workload", "requested_by")
     exclude = ("env_snapshot",)
     readonly_fields = ("workload", "status", "reason", "requested_by", "source_kind", "trigger",
                        "pinned_ref", "pinned", "spec_snapshot", "error_code", "failure", "log",
@@ -140,6 +142,7 @@ class DeployHistoryInline(admin.TabularInline):
 class BackupAdmin(admin.ModelAdmin):
     list_display = ("id", "workload", "deploy", "status", "size", "created_at", "reason")
     list_filter = ("status",)
+    list_select_related = ("workload", "deploy", "deploy__workload")
     readonly_fields = ("workload", "deploy", "status", "reason", "path", "size", "sha256",
                        "volumes", "created_at")
     actions = ["restore"]
@@ -210,9 +213,12 @@ class TriggerAdmin(admin.ModelAdmin):
                                _("missing: every call is refused until one is set"))
         return _("set") if obj.secret else "—"
 
-    @admin.display(description=_("bound workloads"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(bound_count=Count("workloads"))
+
+    @admin.display(description=_("bound workloads"), ordering="bound_count")
     def bound(self, obj):
-        return obj.workloads.count()
+        return obj.bound_count
 
     def save_model(self, request, obj, form, change):
         obj.ensure_secret()  # e.g. a trigger switched to webhook, or one from before secrets

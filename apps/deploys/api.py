@@ -25,7 +25,8 @@ def deploy_workload(request, workload_id: int):
 
 @router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **ERRORS})
 def get_deploy(request, deploy_id: int):
-    return get_object_or_404(Deploy.objects.select_related("requested_by"), pk=deploy_id)
+    return get_object_or_404(
+        Deploy.objects.select_related("requested_by").prefetch_related("backups"), pk=deploy_id)
 
 
 @router.post("/workloads/{workload_id}/promote-from", response={202: DeployOut, **ERRORS})
@@ -51,4 +52,6 @@ def rollback(request, workload_id: int, payload: RollbackIn = None):
 @paginate(PageNumberPagination, page_size=20)
 def workload_deploys(request, workload_id: int):
     workload = get_object_or_404(Workload, pk=workload_id)
-    return workload.deploys.select_related("requested_by").order_by("-id")
+    # Backups prefetched: DeployOut shows each entry's pre-deploy backup.
+    return (workload.deploys.select_related("requested_by").prefetch_related("backups")
+            .order_by("-id"))

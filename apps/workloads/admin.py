@@ -2,6 +2,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -131,13 +132,24 @@ class WorkloadAdmin(TranslationAdmin):
         digests = sorted({c.digest for c in obj.containers.all() if c.digest})
         return ", ".join(d.split(":")[-1][:12] for d in digests) or "—"
 
+    def get_queryset(self, request):
+        # The changelist shows state, version and the newest deploy of every row: containers
+        # prefetched once, the newest ledger row's id and status annotated (no query per row).
+        # The ledger belongs to apps.deploys: reached through the reverse relation.
+        newest = (_deploy_model().objects.filter(workload=OuterRef("pk")).order_by("-id"))
+        return super().get_queryset(request).annotate(
+            last_deploy_id=Subquery(newest.values("id")[:1]),
+            last_deploy_status=Subquery(newest.values("status")[:1]),
+        ).prefetch_related(Prefetch("containers", queryset=Container.objects.order_by("id")))
+
     @admin.display(description=_("last deploy"))
     def last_deploy(self, obj):
-        last = obj.deploys.order_by("-id").first()
-        if last is None:
+        if not getattr(obj, "last_deploy_id", None):
             return "—"
-        url = reverse("admin:deploys_deploy_change", args=[last.pk])
-        return format_html('<a href="{}">#{} {}</a>', url, last.pk, last.get_status_display())
+        labels = dict(_deploy_model()._meta.get_field("status").choices)
+        url = reverse("admin:deploys_deploy_change", args=[obj.last_deploy_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.last_deploy_id,
+                           labels.get(obj.last_deploy_status, obj.last_deploy_status))
 
     @admin.action(description=_("Deploy now"), permissions=["change"])
     def deploy_now(self, request, queryset):
@@ -232,6 +244,10 @@ class WorkloadAdmin(TranslationAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _deploy_model():
+    return Workload._meta.get_field("deploys").related_model
 
 
 def _inline_rows(formset):
