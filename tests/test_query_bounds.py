@@ -106,7 +106,7 @@ def test_each_admin_changelist_runs_a_bounded_number_of_queries(
 def test_the_admin_workload_page_runs_few_queries_and_no_engine_call(
         admin_client, admin_user, no_engine, django_assert_max_num_queries):
     workload = seed_fleet(10, user=admin_user)[3]
-    with django_assert_max_num_queries(40):
+    with django_assert_max_num_queries(16):
         response = admin_client.get(f"/admin/workloads/workload/{workload.pk}/change/")
     html = response.content.decode()
     assert response.status_code == 200 and no_engine == []

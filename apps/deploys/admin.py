@@ -1,7 +1,7 @@
 """Deploy ledger and triggers in the admin; also adds trigger bindings to the workload page."""
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -10,12 +10,13 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
-from apps.deploys.ledger import artifact_available, current_deploy
+from apps.deploys.ledger import current_deploy
 from apps.deploys.models import Backup, Deploy, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
 from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.admin import SecretValueWidget, WorkloadAdmin
 from apps.workloads.engine import EngineError
+from apps.workloads.models import Container
 
 
 @admin.register(Deploy)
@@ -67,7 +68,7 @@ class DeployAdmin(admin.ModelAdmin):
             return redirect("admin:workloads_workload_change", workload.pk)
         context = {**self.admin_site.each_context(request), "target": target,
                    "workload": workload, "current": current_deploy(workload),
-                   "available": artifact_available(target),
+                   "available": target.artifact_available,
                    "title": _("Roll back %(name)s") % {"name": workload.name}}
         return TemplateResponse(request, "admin/deploys/deploy/rollback_confirm.html", context)
 
@@ -98,13 +99,23 @@ class DeployHistoryInline(admin.TabularInline):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("requested_by", "workload")
+        # Whether a row is what runs now (ledger.current_deploy: a running container and the
+        # newest successful entry) is worked out in the same query, not once per row.
+        newest_success = (Deploy.objects.filter(workload=OuterRef("workload"),
+                                                status=Status.SUCCEEDED)
+                          .order_by("-id").values("id")[:1])
+        running = Container.objects.filter(workload=OuterRef("workload"), state="running")
+        return super().get_queryset(request).select_related("requested_by", "workload").annotate(
+            newest_success_id=Subquery(newest_success), has_running=Exists(running))
+
+    @staticmethod
+    def _is_current(obj):
+        return bool(getattr(obj, "has_running", False)) and obj.newest_success_id == obj.pk
 
     @admin.display(description="#")
     def entry(self, obj):
         url = reverse("admin:deploys_deploy_change", args=[obj.pk])
-        running = current_deploy(obj.workload)
-        mark = " ▶" if running is not None and running.pk == obj.pk else ""
+        mark = " ▶" if self._is_current(obj) else ""
         return format_html('<a href="{}">#{}</a>{}', url, obj.pk, mark)
 
     @admin.display(description=_("status"))
@@ -129,10 +140,9 @@ class DeployHistoryInline(admin.TabularInline):
 
     @admin.display(description=_("rollback"))
     def rollback(self, obj):
-        running = current_deploy(obj.workload)
-        if obj.status != Status.SUCCEEDED or (running is not None and running.pk == obj.pk):
+        if obj.status != Status.SUCCEEDED or self._is_current(obj):
             return "—"
-        if not artifact_available(obj):
+        if not obj.artifact_available:  # stored by cleanup and reconcile: no engine call here
             return _("artifact gone")
         url = reverse("admin:deploys_deploy_rollback", args=[obj.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, _("Roll back to this"))
@@ -247,6 +257,20 @@ class TriggerBindingInline(admin.TabularInline):
     extra = 0
     verbose_name = _("trigger binding")
     verbose_name_plural = _("trigger bindings")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("trigger")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "trigger" and field is not None:
+            # Every binding row renders the same trigger list: read it once per request
+            # (validation still uses the field's queryset).
+            cache = request.__dict__.setdefault("_tinyforge_trigger_choices", {})
+            if "choices" not in cache:
+                cache["choices"] = list(field.choices)
+            field.choices = cache["choices"]
+        return field
 
 
 # The workload page lives in apps.workloads, which must not import deploys: extend it here.

@@ -154,6 +154,11 @@ class Deploy(models.Model):
     # Typed facts about the failure (exit_code, port, holder_id, missing): see deploys.failures.
     error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
     log = models.TextField(_("log"), blank=True)
+    # Whether this entry's artifact can run again (present, pullable by digest, rebuildable).
+    # Asking the engine is slow, so pages read this instead: it is stored when it can change
+    # (image cleanup, the reconcile pass, a rollback's own check); see deploys.ledger.
+    artifact_available = models.BooleanField(_("artifact available"), default=True)
+    artifact_checked_at = models.DateTimeField(_("artifact checked"), null=True, blank=True)
     rollback_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         verbose_name=_("rollback of"),

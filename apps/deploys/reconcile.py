@@ -3,7 +3,9 @@
 - every workload's Container rows follow what the engine reports (containers that exited are
   marked by their state, vanished ones "missing"; labelled containers found after a control
   plane restart are adopted), and drift goes to the event log;
-- a deploy left "running" by a worker that died is marked "interrupted" and its lock freed.
+- a deploy left "running" by a worker that died is marked "interrupted" and its lock freed;
+- the stored availability of rollback targets (``Deploy.artifact_available``) is re-checked
+  when it is new or stale.
 """
 import logging
 import os
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.deploys.dispatch import release_lock
+from apps.deploys.ledger import recheck_stale_availability
 from apps.deploys.models import Deploy, Status
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
@@ -36,6 +39,10 @@ def reconcile_all():
             log.warning("reconcile: engine unavailable (%s); index left as it was", exc.code)
             engine = "down"
             break
+    if engine == "up":
+        # What the admin shows as "can roll back to" is read from the rows, never probed
+        # per page view: keep it true here, a bounded batch per pass.
+        recheck_stale_availability()
     return {"drifted": drifted, "interrupted": interrupted, "engine": engine}
 
 

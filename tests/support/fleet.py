@@ -25,7 +25,7 @@ def seed_fleet(count, deploys_each=30, user=None):
                      {"host_path": f"/srv/fleet/{number}", "mount_path": "/srv",
                       "read_only": True}],
         ))
-    for first, second in zip(workloads, workloads[1:]):
+    for first, second in zip(workloads, workloads[1:], strict=False):
         first.chain.add(second)
     now = timezone.now()
     rows = []
