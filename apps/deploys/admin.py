@@ -1,4 +1,5 @@
-"""Deploy ledger and triggers in the admin; also adds trigger bindings to the workload page."""
+"""Deploy ledger and triggers in the admin; also adds trigger bindings, the history and the
+deploy action to the workload page (through apps.workloads.admin_panels)."""
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Subquery
@@ -10,11 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
+from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy
-from apps.deploys.models import Backup, Deploy, Status, Trigger
+from apps.deploys.models import Backup, Deploy, Reason, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
+from apps.workloads import admin_panels
 from apps.workloads.actions import Conflict, InvalidInput
-from apps.workloads.admin import SecretValueWidget, WorkloadAdmin
+from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
 from apps.workloads.models import Container
 
@@ -273,5 +276,18 @@ class TriggerBindingInline(admin.TabularInline):
         return field
 
 
-# The workload page lives in apps.workloads, which must not import deploys: extend it here.
-WorkloadAdmin.inlines = [*WorkloadAdmin.inlines, TriggerBindingInline, DeployHistoryInline]
+def deploy_now(model_admin, request, queryset):
+    """The workload list's "Deploy now" action (and the workload page's button)."""
+    for workload in queryset:
+        deploy = dispatch(workload, Reason.MANUAL, user=request.user, enqueue=True)
+        model_admin.message_user(request, _("Deploy #%(id)s of %(name)s: %(status)s.") % {
+            "id": deploy.pk, "name": workload.name, "status": deploy.get_status_display()
+        })
+
+
+def extend_workload_page():
+    """Bindings, the ledger and the deploy action on the workload page, through the one hook
+    apps.workloads offers (it must not import deploys). Called from DeploysConfig.ready()."""
+    admin_panels.register_inline(TriggerBindingInline, order=10)
+    admin_panels.register_inline(DeployHistoryInline, order=20)
+    admin_panels.register_action(admin_panels.DEPLOY_ACTION, deploy_now, _("Deploy now"))

@@ -3,14 +3,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
-from apps.workloads import actions
+from apps.workloads import actions, admin_panels
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     ApiToken,
@@ -118,7 +120,6 @@ class WorkloadAdmin(TranslationAdmin):
     list_filter = ("kind",)
     search_fields = ("name", "title")
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
-    actions = ["deploy_now"]
     readonly_fields = ("engine_key",)
     change_form_template = "admin/workloads/workload/change_form.html"
 
@@ -151,16 +152,33 @@ class WorkloadAdmin(TranslationAdmin):
         return format_html('<a href="{}">#{} {}</a>', url, obj.last_deploy_id,
                            labels.get(obj.last_deploy_status, obj.last_deploy_status))
 
-    @admin.action(description=_("Deploy now"), permissions=["change"])
-    def deploy_now(self, request, queryset):
-        from apps.deploys.dispatch import dispatch
-        from apps.deploys.models import Reason
+    # Other apps' inlines, panels and actions come from admin_panels (see its docstring).
 
-        for workload in queryset:
-            deploy = dispatch(workload, Reason.MANUAL, user=request.user, enqueue=True)
-            self.message_user(request, _("Deploy #%(id)s of %(name)s: %(status)s.") % {
-                "id": deploy.pk, "name": workload.name, "status": deploy.get_status_display()
-            })
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *admin_panels.inlines()]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if actions is not None and self.has_change_permission(request):
+            for action in admin_panels.actions():
+                actions[action.name] = (action.function, action.name, action.description)
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        workload = self.get_object(request, object_id) if object_id else None
+        panels = admin_panels.panels() if workload is not None else []
+        context = {
+            "workload_panels": [
+                render_to_string(panel.template, panel.context(request, workload), request)
+                for panel in panels
+            ],
+            "workload_panel_css": [href for panel in panels for href in panel.css],
+            "workload_panel_js": [src for panel in panels for src in panel.js],
+            "can_deploy": (admin_panels.action(admin_panels.DEPLOY_ACTION) is not None
+                           and self.has_change_permission(request, workload)),
+        }
+        return super().change_view(request, object_id, form_url,
+                                   {**context, **(extra_context or {})})
 
     def get_urls(self):
         extra = [path("<int:pk>/deploy/", self.admin_site.admin_view(self.deploy_view),
@@ -169,9 +187,12 @@ class WorkloadAdmin(TranslationAdmin):
 
     def deploy_view(self, request, pk):
         workload = get_object_or_404(Workload, pk=pk)
+        deploy = admin_panels.action(admin_panels.DEPLOY_ACTION)
+        if deploy is None:
+            raise Http404
         if request.method != "POST" or not self.has_change_permission(request, workload):
             return redirect("admin:workloads_workload_change", pk)
-        self.deploy_now(request, Workload.objects.filter(pk=pk))
+        deploy.function(self, request, Workload.objects.filter(pk=pk))
         return redirect("admin:workloads_workload_change", pk)
 
     # Saving goes through apps.workloads.actions, exactly like the API: the same checks (names,
