@@ -2,7 +2,7 @@
 deploy action to the workload page (through apps.workloads.admin_panels)."""
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +19,6 @@ from apps.workloads import admin_panels
 from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
-from apps.workloads.models import Container
 
 
 @admin.register(Deploy)
@@ -101,19 +100,20 @@ class DeployHistoryInline(admin.TabularInline):
               "duration_s", "error_code", "failure", "rollback")
     readonly_fields = fields
 
-    def get_queryset(self, request):
-        # Whether a row is what runs now (ledger.current_deploy: a running container and the
-        # newest successful entry) is worked out in the same query, not once per row.
-        newest_success = (Deploy.objects.filter(workload=OuterRef("workload"),
-                                                status=Status.SUCCEEDED)
-                          .order_by("-id").values("id")[:1])
-        running = Container.objects.filter(workload=OuterRef("workload"), state="running")
-        return super().get_queryset(request).select_related("requested_by", "workload").annotate(
-            newest_success_id=Subquery(newest_success), has_running=Exists(running))
+    # What runs now, asked of the ledger once per page (inline instances live for one request;
+    # the display methods below run on the same instance), not once per row.
+    current_pk = None
 
-    @staticmethod
-    def _is_current(obj):
-        return bool(getattr(obj, "has_running", False)) and obj.newest_success_id == obj.pk
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("requested_by", "workload")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        current = current_deploy(obj) if obj is not None and obj.pk else None
+        self.current_pk = current.pk if current is not None else None
+        return super().get_formset(request, obj, **kwargs)
+
+    def _is_current(self, obj):
+        return self.current_pk is not None and obj.pk == self.current_pk
 
     @admin.display(description="#")
     def entry(self, obj):
