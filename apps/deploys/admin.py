@@ -6,7 +6,9 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from apps.deploys import bindings, replays
@@ -85,35 +87,48 @@ def failure_text(deploy):
     return f"{message} {explanation}" if explanation else message
 
 
-class DeployHistoryInline(admin.TabularInline):
-    """The ledger on the workload page, newest first, with a rollback button per entry."""
+class DeployHistoryPanel:
+    """The ledger on the workload page, newest first, with a rollback button per entry.
 
-    model = Deploy
-    fk_name = "workload"
-    extra = 0
-    max_num = 0
-    can_delete = False
-    ordering = ["-id"]
-    verbose_name = _("deploy")
-    verbose_name_plural = _("deploy history")
-    fields = ("entry", "status_badge", "reason", "short_ref", "requested_by", "created_at",
-              "duration_s", "error_code", "failure", "rollback")
-    readonly_fields = fields
+    A read-only table rendered from one query (plus the ledger's current_deploy once), not an
+    admin inline: an inline builds a form and ten read-only field wrappers per row, which made
+    this block most of the page's time. Every cell comes from the row; none asks the engine."""
 
-    # What runs now, asked of the ledger once per page (inline instances live for one request;
-    # the display methods below run on the same instance), not once per row.
-    current_pk = None
+    columns = ("entry", "status_badge", "reason", "short_ref", "requested", "created",
+               "duration_s", "error_code", "failure", "rollback")
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("requested_by", "workload")
-
-    def get_formset(self, request, obj=None, **kwargs):
-        current = current_deploy(obj) if obj is not None and obj.pk else None
+    def __init__(self, workload):
+        current = current_deploy(workload)
         self.current_pk = current.pk if current is not None else None
-        return super().get_formset(request, obj, **kwargs)
+
+    @classmethod
+    def context(cls, request, workload):
+        panel = cls(workload)
+        rows = workload.deploys.select_related("requested_by").order_by("-id")
+        return {
+            "title": _("deploy history"),
+            "headers": [getattr(cls, name).short_description for name in cls.columns],
+            "rows": [[getattr(panel, name)(deploy) for name in cls.columns] for deploy in rows],
+        }
 
     def _is_current(self, obj):
         return self.current_pk is not None and obj.pk == self.current_pk
+
+    @admin.display(description=_("reason"))
+    def reason(self, obj):
+        return obj.get_reason_display()
+
+    @admin.display(description=_("requested by"))
+    def requested(self, obj):
+        return obj.requested_by.get_username() if obj.requested_by else "—"
+
+    @admin.display(description=_("created"))
+    def created(self, obj):
+        return date_format(localtime(obj.created_at), "DATETIME_FORMAT")
+
+    @admin.display(description=_("error code"))
+    def error_code(self, obj):
+        return obj.error_code or "—"
 
     @admin.display(description="#")
     def entry(self, obj):
@@ -289,5 +304,6 @@ def extend_workload_page():
     """Bindings, the ledger and the deploy action on the workload page, through the one hook
     apps.workloads offers (it must not import deploys). Called from DeploysConfig.ready()."""
     admin_panels.register_inline(TriggerBindingInline, order=10)
-    admin_panels.register_inline(DeployHistoryInline, order=20)
+    admin_panels.register_panel("deploy-history", "admin/deploys/history_panel.html",
+                                DeployHistoryPanel.context, order=10, position="bottom")
     admin_panels.register_action(admin_panels.DEPLOY_ACTION, deploy_now, _("Deploy now"))

@@ -170,7 +170,11 @@ class WorkloadAdmin(TranslationAdmin):
         context = {
             "workload_panels": [
                 render_to_string(panel.template, panel.context(request, workload), request)
-                for panel in panels
+                for panel in panels if panel.position == "top"
+            ],
+            "workload_panels_below": [
+                render_to_string(panel.template, panel.context(request, workload), request)
+                for panel in panels if panel.position == "bottom"
             ],
             "workload_panel_css": [href for panel in panels for href in panel.css],
             "workload_panel_js": [src for panel in panels for src in panel.js],

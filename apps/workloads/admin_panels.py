@@ -8,10 +8,12 @@ Nothing else should touch ``WorkloadAdmin`` (no mutating ``inlines``, no swappin
 
 - ``register_inline(inline_class, order=100)``: an admin inline below the workload's own
   (env, volumes, containers), in ``order``.
-- ``register_panel(name, template, context, order=100, css=(), js=())``: a block at the top of
-  the form of a saved workload: ``template`` rendered with ``context(request, workload)``
-  (a dict); ``css`` / ``js`` are static paths added to the page's head (scripts deferred).
-  A panel must render from the database: the page makes no engine call.
+- ``register_panel(name, template, context, order=100, css=(), js=(), position="top")``: a
+  block on the page of a saved workload, at the top of the form or (``position="bottom"``)
+  below the inlines: ``template`` rendered with ``context(request, workload)`` (a dict);
+  ``css`` / ``js`` are static paths added to the page's head (scripts deferred). A panel must
+  render from the database in a bounded number of queries: the page makes no engine call.
+  A read-only table is cheaper as a panel than as an admin inline (no form per row).
 - ``register_action(name, function, description)``: an admin action on the workload list,
   ``function(model_admin, request, queryset)``, offered to users who may change workloads.
   The action named ``deploy_now`` also backs the page's "Deploy now" button.
@@ -30,6 +32,7 @@ class Panel:
     order: int = 100
     css: tuple = field(default_factory=tuple)
     js: tuple = field(default_factory=tuple)
+    position: str = "top"  # or "bottom": below the inlines
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def register_inline(inline_class, order=100):
     return inline_class
 
 
-def register_panel(name, template, context, order=100, css=(), js=()):
-    _panels[name] = Panel(name, template, context, order, tuple(css), tuple(js))
+def register_panel(name, template, context, order=100, css=(), js=(), position="top"):
+    if position not in ("top", "bottom"):
+        raise ValueError(f"panel {name}: position must be 'top' or 'bottom'")
+    _panels[name] = Panel(name, template, context, order, tuple(css), tuple(js), position)
 
 
 def register_action(name, function, description):
