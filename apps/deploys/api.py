@@ -38,7 +38,8 @@ def deploy_workload(request, workload_id: PathId):
 
 @router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **READ_ERRORS})
 def get_deploy(request, deploy_id: PathId):
-    return get_object_or_404(Deploy.objects.select_related("requested_by"), pk=deploy_id)
+    return get_object_or_404(
+        Deploy.objects.select_related("requested_by").prefetch_related("backups"), pk=deploy_id)
 
 
 @router.post("/workloads/{workload_id}/promote-from", auth=STAFF,
@@ -66,4 +67,6 @@ def rollback(request, workload_id: PathId, payload: RollbackIn = None):
 @paginate(BoundedPages, page_size=20)
 def workload_deploys(request, workload_id: PathId):
     workload = get_object_or_404(Workload, pk=workload_id)
-    return workload.deploys.select_related("requested_by").order_by("-id")
+    # Backups prefetched: DeployOut shows each entry's pre-deploy backup.
+    return (workload.deploys.select_related("requested_by").prefetch_related("backups")
+            .order_by("-id"))

@@ -25,7 +25,9 @@ class DeploysConfig(AppConfig):
 
     def ready(self):
         from apps.deploys import hook_redaction, signals  # noqa: F401  (signals: receivers)
+        from apps.deploys.admin import extend_workload_page
 
         hook_redaction.install()
+        extend_workload_page()
 
         post_migrate.connect(ensure_schedules, sender=self)

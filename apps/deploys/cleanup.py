@@ -3,8 +3,8 @@ import logging
 
 from django.conf import settings
 
-from apps.deploys.ledger import rollback_targets
-from apps.deploys.models import Deploy
+from apps.deploys.ledger import record_availability, rollback_targets
+from apps.deploys.models import Deploy, Status
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
 from apps.workloads.models import Workload
@@ -32,7 +32,18 @@ def cleanup_images(dry_run=False):
         # Not forced: an image also tagged by someone else, or needed by a child image, stays.
         except EngineError as exc:
             log.info("cleanup: kept %s (%s)", image_id[:19], exc.code)
+    if removed and not dry_run:
+        _recheck_entries_using(set(removed))
     return removed, sorted(candidates & keep)
+
+
+def _recheck_entries_using(image_ids):
+    """Store again whether the entries whose artifact used a removed image can still run
+    (one may be pullable by digest): pages read this instead of asking the engine."""
+    affected = [deploy for deploy in Deploy.objects.filter(status=Status.SUCCEEDED)
+                .exclude(pinned={}).select_related("workload")
+                if _artifact_images(deploy) & image_ids]
+    record_availability(affected)
 
 
 def _our_images():

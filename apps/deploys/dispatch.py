@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -89,18 +90,23 @@ def _env_snapshot(workload):
 
 
 class DeployLog:
-    """Appends masked lines to the Deploy's log (and to an optional progress callback)."""
+    """Appends masked lines to the Deploy's log (and to an optional progress callback).
+
+    Each line is appended in the database (log = log || line): the cost of a line does not
+    grow with the log, and nothing already written is sent again."""
 
     def __init__(self, deploy, progress=None):
         self.deploy = deploy
         self.progress = progress
         self.secrets = known_secret_values()
-        self.lines = [deploy.log] if deploy.log else []
 
     def __call__(self, line):
         line = mask(str(line), self.secrets)
-        self.lines.append(line)
-        Deploy.objects.filter(pk=self.deploy.pk).update(log="\n".join(self.lines))
+        Deploy.objects.filter(pk=self.deploy.pk).update(log=Case(
+            When(log="", then=Value(line)),
+            default=Concat(F("log"), Value("\n" + line)),
+            output_field=TextField(),
+        ))
         if self.progress:
             self.progress(line)
 

@@ -1,6 +1,9 @@
 """Reading and trimming the deploy ledger: what runs now, what can be rolled back to."""
+from datetime import timedelta
+
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
 from apps.deploys.models import Deploy, Restored, Status
 from apps.deploys.recovery import TOUCHED
@@ -37,12 +40,46 @@ def previous_target(workload):
             .exclude(pinned_ref=current.pinned_ref).order_by("-id").first())
 
 
+# The reconcile pass re-checks stored availability older than this, a bounded batch per pass
+# (each check asks the engine or the registry).
+RECHECK_AFTER = timedelta(minutes=15)
+RECHECK_BATCH = 200
+
+
 def artifact_available(deploy):
-    """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?"""
+    """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?
+
+    Asks the engine (and maybe a registry): for actions and background passes only. Pages
+    read the stored ``Deploy.artifact_available`` instead."""
     try:
         return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned)
     except UnknownSource:
         return False
+
+
+def record_availability(deploys):
+    """Check each entry's artifact and store the answer on its row; returns {pk: bool}."""
+    found = {deploy.pk: artifact_available(deploy) for deploy in deploys}
+    now = timezone.now()
+    for value in (True, False):
+        pks = [pk for pk, available in found.items() if available is value]
+        if pks:
+            Deploy.objects.filter(pk__in=pks).update(artifact_available=value,
+                                                     artifact_checked_at=now)
+    return found
+
+
+def recheck_stale_availability(limit=RECHECK_BATCH):
+    """Re-check the successful entries never checked or checked longer than RECHECK_AFTER
+    ago, oldest first (a new entry is stored as available and checked by the next pass).
+    Returns how many were checked."""
+    stale = timezone.now() - RECHECK_AFTER
+    rows = list(Deploy.objects.filter(status=Status.SUCCEEDED).exclude(pinned={})
+                .filter(Q(artifact_checked_at__isnull=True) | Q(artifact_checked_at__lt=stale))
+                .select_related("workload").order_by(F("artifact_checked_at").asc(
+                    nulls_first=True), "id")[:limit])
+    record_availability(rows)
+    return len(rows)
 
 
 def rollback_targets(workload, limit=None):

@@ -185,6 +185,11 @@ class Deploy(models.Model):
     swap = models.JSONField(_("swap progress"), default=dict, blank=True)
     restored = models.CharField(_("restored after interruption"), max_length=16,
                                 choices=Restored.choices, blank=True)
+    # Whether this entry's artifact can run again (present, pullable by digest, rebuildable).
+    # Asking the engine is slow, so pages read this instead: it is stored when it can change
+    # (image cleanup, the reconcile pass, a rollback's own check); see deploys.ledger.
+    artifact_available = models.BooleanField(_("artifact available"), default=True)
+    artifact_checked_at = models.DateTimeField(_("artifact checked"), null=True, blank=True)
     rollback_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         verbose_name=_("rollback of"),

@@ -9,6 +9,8 @@
 - the ledger's running entry is checked against what runs: a deploy whose containers run but
   which the ledger says failed is corrected, and the correction logged;
 - deploys parked as "waiting" are woken when their workload's lock is free.
+- the stored availability of rollback targets (``Deploy.artifact_available``) is re-checked
+  when it is new or stale.
 """
 import logging
 import os
@@ -21,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from apps.deploys import recovery
 from apps.deploys.dispatch import acquire_lock, lock_owner, release_lock, wake_waiting
-from apps.deploys.ledger import LIVE
+from apps.deploys.ledger import LIVE, recheck_stale_availability
 from apps.deploys.models import Deploy, Restored, Status
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
@@ -51,6 +53,10 @@ def reconcile_all():
     for workload_id in (Deploy.objects.filter(status=Status.WAITING)
                         .values_list("workload_id", flat=True).distinct()):
         wake_waiting(workload_id)
+    if engine == "up":
+        # What the admin shows as "can roll back to" is read from the rows, never probed
+        # per page view: keep it true here, a bounded batch per pass.
+        recheck_stale_availability()
     return {"drifted": drifted, "interrupted": interrupted, "recovered": recovered,
             "corrected": corrected, "engine": engine}
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
-from apps.deploys.ledger import artifact_available, current_deploy, previous_target
+from apps.deploys.ledger import current_deploy, previous_target, record_availability
 from apps.deploys.models import Backup, Reason, Status
 from apps.workloads.actions import Conflict
 from apps.workloads.events import record_event
@@ -56,7 +56,7 @@ def _rollback(workload, target, restore_config, user, enqueue):
     if target.status != Status.SUCCEEDED or not target.pinned:
         raise Conflict("deploy_id", _("Deploy #%(id)s did not succeed; only successful deploys "
                                       "can be rolled back to.") % {"id": target.pk})
-    if not artifact_available(target):
+    if not record_availability([target])[target.pk]:  # checked live, and stored for pages
         raise Conflict("deploy_id", _("The artifact of deploy #%(id)s is gone and cannot be "
                                       "pulled again.") % {"id": target.pk})
     if restore_config:

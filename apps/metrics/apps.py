@@ -1,11 +1,7 @@
 """Per-workload CPU and memory over time (sampler, storage, rollups) — see the metrics issue."""
-import logging
-
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
-
-log = logging.getLogger("tinyforge.metrics")
 
 # Created (idempotently, by name) after every migrate: Schedule.name is not unique. Sampling
 # is not among them: it runs in a process of its own (`sample_stats --forever`, started by
@@ -15,7 +11,6 @@ SCHEDULES = {
 }
 # Schedules earlier versions created, removed by the same migrate.
 RETIRED_SCHEDULES = ["tinyforge-stats-sampler"]
-WORKLOAD_FORM = "admin/workloads/workload/change_form.html"
 
 
 def ensure_schedules(sender, **kwargs):
@@ -29,22 +24,20 @@ def ensure_schedules(sender, **kwargs):
 
 
 def add_admin_panels():
-    """Put the metrics panel on the workload page and the resources card on the admin index.
-
-    Both are template extensions: ours extend the templates in place, so nothing in the
-    workloads app has to know about metrics.
-    """
+    """Put the metrics panel on the workload page (through the workloads app's one hook) and
+    the resources card on the admin index (a template extension of the index)."""
     from django.contrib import admin
 
-    from apps.workloads.models import Workload
+    from apps.metrics.templatetags.metrics_panels import workload_metrics_panel
+    from apps.workloads import admin_panels
 
     admin.site.index_template = "metrics/admin/index.html"
-    model_admin = admin.site.get_model_admin(Workload)
-    if (model_admin.change_form_template or WORKLOAD_FORM) == WORKLOAD_FORM:
-        model_admin.change_form_template = "metrics/admin/workload_change_form.html"
-    else:
-        log.warning("workload admin uses %s; metrics panel not added",
-                    model_admin.change_form_template)
+    admin_panels.register_panel(
+        "metrics", "metrics/panel.html",
+        lambda request, workload: workload_metrics_panel(workload),
+        order=10, css=["metrics/metrics.css"],
+        js=["metrics/chart.umd.min.js", "metrics/metrics.js"],
+    )
 
 
 class MetricsConfig(AppConfig):

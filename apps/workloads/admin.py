@@ -2,14 +2,17 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
-from apps.workloads import actions, host_access
+from apps.workloads import actions, admin_panels, host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     ApiToken,
@@ -148,7 +151,6 @@ class WorkloadAdmin(TranslationAdmin):
     list_filter = ("kind",)
     search_fields = ("name", "title")
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
-    actions = ["deploy_now"]
     readonly_fields = ("engine_key",)
     change_form_template = "admin/workloads/workload/change_form.html"
 
@@ -162,24 +164,56 @@ class WorkloadAdmin(TranslationAdmin):
         digests = sorted({c.digest for c in obj.containers.all() if c.digest})
         return ", ".join(d.split(":")[-1][:12] for d in digests) or "—"
 
+    def get_queryset(self, request):
+        # The changelist shows state, version and the newest deploy of every row: containers
+        # prefetched once, the newest ledger row's id and status annotated (no query per row).
+        # The ledger belongs to apps.deploys: reached through the reverse relation.
+        newest = (_deploy_model().objects.filter(workload=OuterRef("pk")).order_by("-id"))
+        return super().get_queryset(request).annotate(
+            last_deploy_id=Subquery(newest.values("id")[:1]),
+            last_deploy_status=Subquery(newest.values("status")[:1]),
+        ).prefetch_related(Prefetch("containers", queryset=Container.objects.order_by("id")))
+
     @admin.display(description=_("last deploy"))
     def last_deploy(self, obj):
-        last = obj.deploys.order_by("-id").first()
-        if last is None:
+        if not getattr(obj, "last_deploy_id", None):
             return "—"
-        url = reverse("admin:deploys_deploy_change", args=[last.pk])
-        return format_html('<a href="{}">#{} {}</a>', url, last.pk, last.get_status_display())
+        labels = dict(_deploy_model()._meta.get_field("status").choices)
+        url = reverse("admin:deploys_deploy_change", args=[obj.last_deploy_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.last_deploy_id,
+                           labels.get(obj.last_deploy_status, obj.last_deploy_status))
 
-    @admin.action(description=_("Deploy now"), permissions=["change"])
-    def deploy_now(self, request, queryset):
-        from apps.deploys.dispatch import dispatch
-        from apps.deploys.models import Reason
+    # Other apps' inlines, panels and actions come from admin_panels (see its docstring).
 
-        for workload in queryset:
-            deploy = dispatch(workload, Reason.MANUAL, user=request.user, enqueue=True)
-            self.message_user(request, _("Deploy #%(id)s of %(name)s: %(status)s.") % {
-                "id": deploy.pk, "name": workload.name, "status": deploy.get_status_display()
-            })
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *admin_panels.inlines()]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if actions is not None and self.has_change_permission(request):
+            for action in admin_panels.actions():
+                actions[action.name] = (action.function, action.name, action.description)
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        workload = self.get_object(request, object_id) if object_id else None
+        panels = admin_panels.panels() if workload is not None else []
+        context = {
+            "workload_panels": [
+                render_to_string(panel.template, panel.context(request, workload), request)
+                for panel in panels if panel.position == "top"
+            ],
+            "workload_panels_below": [
+                render_to_string(panel.template, panel.context(request, workload), request)
+                for panel in panels if panel.position == "bottom"
+            ],
+            "workload_panel_css": [href for panel in panels for href in panel.css],
+            "workload_panel_js": [src for panel in panels for src in panel.js],
+            "can_deploy": (admin_panels.action(admin_panels.DEPLOY_ACTION) is not None
+                           and self.has_change_permission(request, workload)),
+        }
+        return super().change_view(request, object_id, form_url,
+                                   {**context, **(extra_context or {})})
 
     def get_urls(self):
         extra = [path("<int:pk>/deploy/", self.admin_site.admin_view(self.deploy_view),
@@ -188,9 +222,12 @@ class WorkloadAdmin(TranslationAdmin):
 
     def deploy_view(self, request, pk):
         workload = get_object_or_404(Workload, pk=pk)
+        deploy = admin_panels.action(admin_panels.DEPLOY_ACTION)
+        if deploy is None:
+            raise Http404
         if request.method != "POST" or not self.has_change_permission(request, workload):
             return redirect("admin:workloads_workload_change", pk)
-        self.deploy_now(request, Workload.objects.filter(pk=pk))
+        deploy.function(self, request, Workload.objects.filter(pk=pk))
         return redirect("admin:workloads_workload_change", pk)
 
     # Saving goes through apps.workloads.actions, exactly like the API: the same checks (names,
@@ -264,6 +301,10 @@ class WorkloadAdmin(TranslationAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _deploy_model():
+    return Workload._meta.get_field("deploys").related_model
 
 
 def _inline_rows(formset):

@@ -2,13 +2,14 @@
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router
 from ninja import Status as Reply
 
 from apps.workloads import actions, engine
-from apps.workloads.models import RegistryCredential, Workload
+from apps.workloads.models import Container, EnvVar, RegistryCredential, Volume, Workload
 from apps.workloads.schemas import (
     READ_ERRORS,
     REGISTRY_HOST_PATTERN,
@@ -30,8 +31,42 @@ router = Router(tags=["workloads"])
 ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
 
 
+def with_related(queryset):
+    """The workload queryset ``workload_out`` renders without a query per workload: env,
+    volumes, containers and chain prefetched once, the newest ledger row's id annotated (its
+    rows are fetched in one query by ``attach_last_deploys``)."""
+    # The ledger lives in apps.deploys; reach it through the reverse relation, not an import.
+    deploy_model = Workload._meta.get_field("deploys").related_model
+    newest = deploy_model.objects.filter(workload=OuterRef("pk")).order_by("-id").values("id")
+    return queryset.annotate(last_deploy_id=Subquery(newest[:1])).prefetch_related(
+        Prefetch("env_vars", queryset=EnvVar.objects.order_by("key")),
+        Prefetch("volumes", queryset=Volume.objects.order_by("id")),
+        Prefetch("containers", queryset=Container.objects.order_by("id")),
+        Prefetch("chain", queryset=Workload.objects.order_by("pk").only("pk")),
+    )
+
+
+def attach_last_deploys(workloads):
+    """Set ``last_deploy`` on each workload from its annotated id, in one query."""
+    deploy_model = Workload._meta.get_field("deploys").related_model
+    ids = [w.last_deploy_id for w in workloads if getattr(w, "last_deploy_id", None)]
+    rows = deploy_model.objects.in_bulk(ids) if ids else {}
+    for workload in workloads:
+        workload.last_deploy = rows.get(getattr(workload, "last_deploy_id", None))
+    return workloads
+
+
+def load_workload(workload_id):
+    """One workload ready for ``workload_out`` (404 when there is none)."""
+    return attach_last_deploys([get_object_or_404(with_related(Workload.objects),
+                                                  pk=workload_id)])[0]
+
+
 def workload_out(workload):
-    last = workload.deploys.order_by("-id").first()
+    """The API's view of a workload. Give it a workload from ``load_workload`` or
+    ``with_related`` + ``attach_last_deploys``: everything here reads what was prefetched."""
+    if not hasattr(workload, "last_deploy"):  # e.g. fresh from an action: load it properly
+        workload = load_workload(workload.pk)
     return {
         **{f: getattr(workload, f) for f in (
             "id", "name", "kind", "ref_id", "spec", "title", "description", "title_en",
@@ -39,14 +74,20 @@ def workload_out(workload):
         )},
         "env": [
             {"key": v.key, "value": None if v.secret else v.value, "secret": v.secret}
-            for v in workload.env_vars.order_by("key")
+            for v in workload.env_vars.all()
         ],
-        "volumes": list(workload.volumes.values("name", "host_path", "mount_path", "read_only")),
-        "containers": list(workload.containers.values(
-            "docker_id", "name", "service", "image", "digest", "state", "deploy_id"
-        )),
-        "last_deploy": last,
-        "chain": list(workload.chain.values_list("pk", flat=True)),
+        "volumes": [
+            {"name": v.name, "host_path": v.host_path, "mount_path": v.mount_path,
+             "read_only": v.read_only}
+            for v in workload.volumes.all()
+        ],
+        "containers": [
+            {"docker_id": c.docker_id, "name": c.name, "service": c.service, "image": c.image,
+             "digest": c.digest, "state": c.state, "deploy_id": c.deploy_id}
+            for c in workload.containers.all()
+        ],
+        "last_deploy": workload.last_deploy,
+        "chain": [w.pk for w in workload.chain.all()],
     }
 
 
@@ -65,7 +106,7 @@ def list_sources(request):
 
 @router.get("/workloads", response={200: list[WorkloadOut], **READ_ERRORS})
 def list_workloads(request):
-    return [workload_out(w) for w in Workload.objects.prefetch_related("env_vars", "volumes")]
+    return [workload_out(w) for w in attach_last_deploys(list(with_related(Workload.objects)))]
 
 
 @router.post("/workloads", auth=STAFF, response={201: WorkloadOut, **WRITE_ERRORS})
@@ -77,7 +118,7 @@ def create_workload(request, payload: WorkloadIn):
 
 @router.get("/workloads/{workload_id}", response={200: WorkloadOut, **READ_ERRORS})
 def get_workload(request, workload_id: PathId):
-    return workload_out(get_object_or_404(Workload, pk=workload_id))
+    return workload_out(load_workload(workload_id))
 
 
 @router.patch("/workloads/{workload_id}", auth=STAFF, response={200: WorkloadOut, **WRITE_ERRORS})

@@ -1,4 +1,5 @@
 """The admin as the main UI: pages render, secrets stay masked, the deploy button dispatches."""
+from apps.deploys.ledger import recheck_stale_availability
 from apps.deploys.models import Deploy, Trigger
 from apps.workloads.models import EnvVar, RegistryCredential
 
@@ -82,6 +83,10 @@ def test_the_workload_page_shows_the_history_with_rollback_state(admin_client, m
                           status="succeeded", pinned_ref="sha256:" + "a" * 64,
                           pinned={"image": "127.0.0.1:1/x@sha256:" + "a" * 64,
                                   "digest": "sha256:" + "a" * 64, "image_id": "sha256:" + "b" * 64})
+    Deploy.objects.create(workload=workload, reason="cli", source_kind="image",
+                          status="succeeded", pinned_ref="sha256:" + "c" * 64,
+                          pinned={"image_id": "sha256:" + "c" * 64})
+    assert recheck_stale_availability() == 2  # what the reconcile pass does
     html = admin_client.get(f"/admin/workloads/workload/{workload.pk}/change/").content.decode()
     assert "auth_failed" in html and "aaaaaaaaaaaa" in html
     assert "artifact gone" in html  # neither present nor pullable: no rollback button
