@@ -4,6 +4,7 @@ chain. Pages and endpoints must render all of it from the database."""
 import uuid
 from datetime import timedelta
 
+from django.test import override_settings
 from django.utils import timezone
 
 
@@ -14,17 +15,9 @@ def seed_fleet(count, deploys_each=30, user=None):
     from apps.workloads.models import Container
 
     tag = uuid.uuid4().hex[:6]
-    workloads = []
-    for number in range(count):
-        workloads.append(actions.create_workload(
-            name=f"fleet-{tag}-{number}", kind="image",
-            spec={"image": f"127.0.0.1:1/fleet/app{number}:live"},
-            env=[{"key": "MODE", "value": "prod"}, {"key": "LEVEL", "value": str(number)},
-                 {"key": "TOKEN", "value": f"fleet-secret-{number}", "secret": True}],
-            volumes=[{"name": "data", "mount_path": "/data"},
-                     {"host_path": f"/srv/fleet/{number}", "mount_path": "/srv",
-                      "read_only": True}],
-        ))
+    # The bind mounts below are allowed the way an install allows them (host access policy).
+    with override_settings(TINYFORGE_HOST_PATHS=["/srv/fleet"]):
+        workloads = [_one(actions, tag, number) for number in range(count)]
     for first, second in zip(workloads, workloads[1:], strict=False):
         first.chain.add(second)
     now = timezone.now()
@@ -63,3 +56,14 @@ def seed_fleet(count, deploys_each=30, user=None):
         trigger = Trigger.objects.create(name=f"{kind}-{tag}", kind=kind, config=config)
         trigger.workloads.set(workloads)
     return workloads
+
+
+def _one(actions, tag, number):
+    return actions.create_workload(
+        name=f"fleet-{tag}-{number}", kind="image",
+        spec={"image": f"127.0.0.1:1/fleet/app{number}:live"},
+        env=[{"key": "MODE", "value": "prod"}, {"key": "LEVEL", "value": str(number)},
+             {"key": "TOKEN", "value": f"fleet-secret-{number}", "secret": True}],
+        volumes=[{"name": "data", "mount_path": "/data"},
+                 {"host_path": f"/srv/fleet/{number}", "mount_path": "/srv", "read_only": True}],
+    )
