@@ -4,6 +4,7 @@ from django.db.models import Q
 
 from apps.deploys.models import Deploy, Restored, Status
 from apps.deploys.recovery import TOUCHED
+from apps.workloads.models import RegistryCredential
 from apps.workloads.sources import UnknownSource, get_source
 
 # Entries that may be what runs: succeeded, or interrupted after the new version had passed its
@@ -37,10 +38,16 @@ def previous_target(workload):
             .exclude(pinned_ref=current.pinned_ref).order_by("-id").first())
 
 
-def artifact_available(deploy):
-    """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?"""
+def artifact_available(deploy, registry_auth=None):
+    """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?
+
+    ``registry_auth`` (``RegistryCredential.auth_by_host()``) is read here when not given;
+    callers checking many entries pass it once."""
+    if registry_auth is None:
+        registry_auth = RegistryCredential.auth_by_host()
     try:
-        return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned)
+        return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned,
+                                                        registry_auth)
     except UnknownSource:
         return False
 
