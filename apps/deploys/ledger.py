@@ -1,4 +1,6 @@
 """Reading and trimming the deploy ledger: what runs now, what can be rolled back to."""
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db.models import Q
 
@@ -38,13 +40,35 @@ def previous_target(workload):
             .exclude(pinned_ref=current.pinned_ref).order_by("-id").first())
 
 
+class StoredRegistryAuth(Mapping):
+    """``RegistryCredential.auth_by_host()``, read on first use only: most availability checks
+    find the image locally and never ask a registry. One instance serves a batch of checks."""
+
+    def __init__(self):
+        self._by_host = None
+
+    def _loaded(self):
+        if self._by_host is None:
+            self._by_host = RegistryCredential.auth_by_host()
+        return self._by_host
+
+    def __getitem__(self, host):
+        return self._loaded()[host]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self):
+        return len(self._loaded())
+
+
 def artifact_available(deploy, registry_auth=None):
     """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?
 
-    ``registry_auth`` (``RegistryCredential.auth_by_host()``) is read here when not given;
-    callers checking many entries pass it once."""
+    ``registry_auth`` defaults to the stored credentials, read only if a registry is asked;
+    callers checking many entries pass one ``StoredRegistryAuth`` to all."""
     if registry_auth is None:
-        registry_auth = RegistryCredential.auth_by_host()
+        registry_auth = StoredRegistryAuth()
     try:
         return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned,
                                                         registry_auth)

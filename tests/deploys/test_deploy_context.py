@@ -62,6 +62,16 @@ def test_the_availability_check_hands_the_stored_credentials_to_the_source(
     assert seen[0] == {"reg.example:5000": {"username": "u", "password": "p-ctx-2"}}
 
 
+def test_an_availability_check_that_asks_no_registry_reads_no_credentials(
+    fake, fake_workload, django_assert_num_queries
+):
+    RegistryCredential.objects.create(host="reg.example:5000", username="u", password="p-ctx-3")
+    deploy = Deploy.objects.select_related("workload").get(
+        pk=dispatch(fake_workload, "manual").pk)
+    with django_assert_num_queries(0):
+        assert artifact_available(deploy)  # the fake's artifact needs no registry
+
+
 @pytest.mark.docker
 @pytest.mark.django_db(transaction=True)
 def test_a_private_image_whose_local_copy_is_gone_is_pulled_again_with_its_credential(

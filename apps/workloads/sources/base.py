@@ -27,7 +27,7 @@ RegistryAuth = Mapping[str, dict]
 
 def auth_for(registry_auth, registry):
     """The engine's auth_config for ``registry`` from a RegistryAuth mapping, or None."""
-    return (registry_auth or {}).get(registry)
+    return registry_auth.get(registry) if registry_auth is not None else None
 
 
 @dataclass(frozen=True)
