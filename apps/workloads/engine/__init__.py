@@ -7,11 +7,11 @@ from ``CODES`` — never a docker SDK object or exception.
   ``EngineError``, ``EngineDown``, facts parsed out of engine text;
 - ``client``: the shared connection, ``ping``, ``reset``, the exception mapping;
 - ``containers``, ``images``, ``volumes``: the engine objects a deploy works with;
-- ``compose``: compose projects through the CLI;
+- ``compose_cli``: compose projects through the CLI (``compose``);
 - ``stats``: what the metrics sampler reads (running ids, host pids, the stats API).
 """
 from apps.workloads.engine.client import engine_is_local, ping, reset
-from apps.workloads.engine.compose import compose
+from apps.workloads.engine.compose_cli import compose
 from apps.workloads.engine.containers import (
     ContainerInfo,
     container_info,
