@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.workloads import engine
+from apps.workloads.engine import client as engine_client
 from tests.support.fleet import seed_fleet
 
 WORKLOAD_LIST_MAX = 10
@@ -16,12 +17,15 @@ def no_engine(monkeypatch):
     """Any engine call during the test fails it (and is counted)."""
     calls = []
 
-    def refuse():
+    def refuse(**kwargs):
         calls.append(1)
         raise AssertionError("a page asked the Docker engine")
 
-    monkeypatch.setattr(engine, "_get_client", refuse)
-    return calls
+    # Every engine call needs a client; with none cached, the next one must connect.
+    engine.reset()
+    monkeypatch.setattr(engine_client, "_connect", refuse)
+    yield calls
+    engine.reset()
 
 
 @pytest.mark.parametrize("count", [1, 50])

@@ -29,7 +29,7 @@ from apps.deploys.triggers import get_trigger_kind
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
-from apps.workloads.models import Workload
+from apps.workloads.models import RegistryCredential, Workload
 from apps.workloads.secrets import known_secret_values, mask
 from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source
 from apps.workloads.sources.base import workload_labels
@@ -210,6 +210,8 @@ def _run(deploy, write):
             pinned=_replayed(deploy),
             mark=mark,
             resolved=resolved,
+            mounts=[volume.as_mount() for volume in workload.volumes.all()],
+            registry_auth=RegistryCredential.auth_by_host(),
         )
         pinned = source.deploy(ctx)
     except Exception as exc:

@@ -1,4 +1,5 @@
 """Reading and trimming the deploy ledger: what runs now, what can be rolled back to."""
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from apps.deploys.models import Deploy, Restored, Status
 from apps.deploys.recovery import TOUCHED
+from apps.workloads.models import RegistryCredential
 from apps.workloads.sources import UnknownSource, get_source
 
 # Entries that may be what runs: succeeded, or interrupted after the new version had passed its
@@ -46,20 +48,48 @@ RECHECK_AFTER = timedelta(minutes=15)
 RECHECK_BATCH = 200
 
 
-def artifact_available(deploy):
+class StoredRegistryAuth(Mapping):
+    """``RegistryCredential.auth_by_host()``, read on first use only: most availability checks
+    find the image locally and never ask a registry. One instance serves a batch of checks."""
+
+    def __init__(self):
+        self._by_host = None
+
+    def _loaded(self):
+        if self._by_host is None:
+            self._by_host = RegistryCredential.auth_by_host()
+        return self._by_host
+
+    def __getitem__(self, host):
+        return self._loaded()[host]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self):
+        return len(self._loaded())
+
+
+def artifact_available(deploy, registry_auth=None):
     """Can this entry's artifact run again (present, pullable by digest, or rebuildable)?
 
     Asks the engine (and maybe a registry): for actions and background passes only. Pages
-    read the stored ``Deploy.artifact_available`` instead."""
+    read the stored ``Deploy.artifact_available`` instead. ``registry_auth`` defaults to the
+    stored credentials, read only if a registry is asked; callers checking many entries pass
+    one ``StoredRegistryAuth`` to all."""
+    if registry_auth is None:
+        registry_auth = StoredRegistryAuth()
     try:
-        return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned)
+        return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned,
+                                                        registry_auth)
     except UnknownSource:
         return False
 
 
 def record_availability(deploys):
     """Check each entry's artifact and store the answer on its row; returns {pk: bool}."""
-    found = {deploy.pk: artifact_available(deploy) for deploy in deploys}
+    auth = StoredRegistryAuth()  # one read of the credentials for the whole batch, if any
+    found = {deploy.pk: artifact_available(deploy, auth) for deploy in deploys}
     now = timezone.now()
     for value in (True, False):
         pks = [pk for pk, available in found.items() if available is value]

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.deploys.triggers import trigger_choices
+from apps.workloads.engine import CODES
 from apps.workloads.models import Workload, hash_token
 from apps.workloads.secrets import EncryptedTextField
 
@@ -140,9 +141,11 @@ class Reason(models.TextChoices):
     WATCH = "watch", _("registry watch")
 
 
-# The fixed vocabulary of failures. The stored message is built from the code only, so no raw
-# engine text (which may echo a secret) ever reaches the ledger.
-ERROR_MESSAGES = {
+# The words for the fixed vocabulary of failures (``apps.workloads.engine.CODES``, the one
+# list). The stored message is built from the code only, so no raw engine text (which may echo a
+# secret) ever reaches the ledger. A code without words here fails at import, and a test checks
+# that no words are kept for a code the engine no longer has.
+_MESSAGES = {
     "pull_failed": _("The image could not be pulled."),
     "auth_failed": _("The registry refused the credentials."),
     "build_failed": _("The image build failed."),
@@ -152,6 +155,7 @@ ERROR_MESSAGES = {
     "engine_down": _("The Docker engine is unreachable."),
     "internal": _("Internal error; see the server log."),
 }
+ERROR_MESSAGES = {code: _MESSAGES[code] for code in CODES}
 
 
 class Deploy(models.Model):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.workloads.secrets import EncryptedTextField
 from apps.workloads.sources import source_choices
+from apps.workloads.sources.base import Mount
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 name_validator = RegexValidator(
@@ -177,6 +178,11 @@ class Volume(models.Model):
         """What a backup archive is keyed by: the engine volume, or the host directory."""
         return f"volume:{self.docker_name}" if self.name else f"host:{self.host_path}"
 
+    def as_mount(self):
+        """This volume as a source mounts it (sources never read the models themselves)."""
+        return Mount(source=self.source, target=self.mount_path, read_only=self.read_only,
+                     volume=bool(self.name))
+
 
 class Container(models.Model):
     """The index of a workload's containers, kept true by deploys and by reconcile."""
@@ -216,6 +222,14 @@ class RegistryCredential(models.Model):
 
     def __str__(self):
         return self.host
+
+    @classmethod
+    def auth_by_host(cls, *hosts):
+        """{host: {"username", "password"}} for the engine (every stored host, or only
+        ``hosts``): resolved by the caller and handed to the sources as ``registry_auth``."""
+        rows = cls.objects.filter(host__in=hosts) if hosts else cls.objects.all()
+        return {cred.host: {"username": cred.username, "password": cred.password}
+                for cred in rows}
 
 
 class EventLog(models.Model):

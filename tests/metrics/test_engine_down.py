@@ -16,11 +16,9 @@ DEAD_SOCKET = "unix:///nonexistent/tinyforge-test/docker.sock"
 @pytest.fixture
 def engine_down():
     with override_settings(DOCKER_HOST=DEAD_SOCKET):
-        engine._reset()
-        engine._stats_clients.clear()
+        engine.reset()
         yield
-    engine._reset()
-    engine._stats_clients.clear()
+    engine.reset()
 
 
 @pytest.mark.parametrize("reader", ["local", "api"])

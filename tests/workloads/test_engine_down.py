@@ -19,9 +19,9 @@ IMAGE = "127.0.0.1:5000/team/web:live"
 def engine_down(settings):
     """DOCKER_HOST points at a closed port; the cached client is dropped before and after."""
     settings.DOCKER_HOST = f"tcp://127.0.0.1:{dockerlab.free_port()}"
-    tf_engine._reset()
+    tf_engine.reset()
     yield settings.DOCKER_HOST
-    tf_engine._reset()
+    tf_engine.reset()
 
 
 @pytest.fixture
@@ -93,15 +93,15 @@ def test_the_deploy_command_fails_with_engine_down(engine_down, workload):
 @pytest.mark.docker
 def test_the_engine_is_seen_again_once_it_is_reachable(engine, settings, as_anonymous):
     real_host = settings.DOCKER_HOST
-    tf_engine._reset()
+    tf_engine.reset()
     try:
         assert as_anonymous.get("/health").data["docker"] == "up"
         settings.DOCKER_HOST = f"tcp://127.0.0.1:{dockerlab.free_port()}"
-        tf_engine._reset()
+        tf_engine.reset()
         assert as_anonymous.get("/health").data["docker"] == "down"
         settings.DOCKER_HOST = real_host
-        tf_engine._reset()
+        tf_engine.reset()
         assert as_anonymous.get("/health").data["docker"] == "up"
     finally:
         settings.DOCKER_HOST = real_host
-        tf_engine._reset()
+        tf_engine.reset()

@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy
 from apps.deploys.triggers.base import TriggerConfigError, TriggerKind
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
+from apps.workloads.models import RegistryCredential
 from apps.workloads.references import split_reference
-from apps.workloads.sources.image import registry_auth
 
 log = logging.getLogger("tinyforge.triggers")
 
@@ -42,7 +42,8 @@ class RegistryWatchTrigger(TriggerKind):
         remembers it)."""
         ref = split_reference(trigger.config["image"])
         try:
-            digest = engine.registry_digest(trigger.config["image"], registry_auth(ref.registry))
+            auth = RegistryCredential.auth_by_host(ref.registry).get(ref.registry)
+            digest = engine.registry_digest(trigger.config["image"], auth)
         except EngineError as exc:
             log.warning("registry watch %s: poll failed (%s)", trigger.name, exc.code)
             return False

@@ -1,5 +1,10 @@
-"""The Source contract: how a kind of workload is validated, deployed, torn down and observed."""
-from collections.abc import Callable
+"""The Source contract: how a kind of workload is validated, deployed, torn down and observed.
+
+Sources never query the database: whoever calls them (``apps.deploys.dispatch`` for a deploy,
+the cleanup and reconcile passes for the rest) resolves what they need from the models
+(registry credentials, mounts, the environment with its secret values) and hands it over.
+"""
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +21,36 @@ class SpecError(Exception):
         self.errors = errors
 
 
+# Registry host ("127.0.0.1:5000", "ghcr.io") -> {"username", "password"} for the engine.
+RegistryAuth = Mapping[str, dict]
+
+
+def auth_for(registry_auth, registry):
+    """The engine's auth_config for ``registry`` from a RegistryAuth mapping, or None."""
+    return registry_auth.get(registry) if registry_auth is not None else None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A workload volume as the container gets it: ``source`` is the engine volume's name
+    (``volume`` true: created and labelled on first use) or a host path."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    volume: bool = False
+
+
 @dataclass
 class DeployContext:
-    """What a source needs to carry out one deploy.
+    """What a source needs to carry out one deploy, resolved by ``dispatch`` beforehand.
 
-    ``labels`` must be put on everything the source creates. ``log`` appends a line to the deploy
-    log (it masks secrets itself). ``pinned`` is set when a deploy replays an earlier artifact
-    (rollback, promotion): the source must deploy exactly that and resolve nothing anew.
+    ``env`` is the workload's environment with secret values decrypted; ``mounts`` its volumes;
+    ``registry_auth`` the credentials per registry host (use ``auth_for``). ``labels`` must be
+    put on everything the source creates. ``log`` appends a line to the deploy log (it masks
+    every known secret value itself, so a source never needs the list). ``pinned`` is set when
+    a deploy replays an earlier artifact (rollback, promotion): the source must deploy exactly
+    that and resolve nothing anew.
     ``mark(phase, **facts)`` records how far a container swap got (see
     ``runner.replace_container``) and ``resolved(pinned)`` what is about to run, before it runs:
     the deploy's owner stores both as they happen, so a crash mid-swap can be undone.
@@ -37,6 +65,11 @@ class DeployContext:
     pinned: dict | None = None
     mark: Callable[..., None] = lambda phase, **facts: None
     resolved: Callable[["Pinned"], None] = lambda pinned: None
+    mounts: list[Mount] = field(default_factory=list)
+    registry_auth: RegistryAuth = field(default_factory=dict)
+
+    def auth_for(self, registry):
+        return auth_for(self.registry_auth, registry)
 
 
 @dataclass
@@ -72,19 +105,24 @@ def workload_labels(workload, deploy_id=None):
 class Source:
     """Base class for a workload kind.
 
+    No method queries the database: what a method needs beyond the workload's own fields comes
+    as an argument. Kinds that run one container derive from ``single.SingleContainerSource``.
+
     Subclasses set ``kind`` (the registry key), ``label`` (shown to users) and ``schema_sample``
     (a minimal valid spec shown in the docs and the admin), and implement:
 
     - ``validate(spec) -> dict``: the cleaned spec with defaults filled in. Raises ``SpecError``
       naming each bad field. Must not touch the engine or the database.
-    - ``deploy(ctx) -> Pinned``: runs the workload so that it replaces what ran before. On failure
-      it raises ``EngineError`` (with a ledger code) and leaves the previous version running.
+    - ``deploy(ctx) -> Pinned``: runs the workload so that it replaces what ran before. Everything
+      it needs from the database comes in ``ctx`` (``DeployContext``). On failure it raises
+      ``EngineError`` (a code from ``engine.CODES``) and leaves the previous version running.
     - ``teardown(workload) -> None``: removes everything the source created for the workload
       (named volumes are kept). Raises ``EngineError`` when the engine cannot do it.
     - ``reconcile(workload) -> list[ContainerInfo]``: the workload's containers as the engine sees
       them now, for the container index. Raises ``EngineError``.
-    - ``available(workload, pinned) -> bool``: whether a deploy's pinned artifact can run again
-      (present locally, pullable by digest, or rebuildable). Never raises.
+    - ``available(workload, pinned, registry_auth) -> bool``: whether a deploy's pinned artifact
+      can run again (present locally, pullable by digest with ``registry_auth``, or
+      rebuildable). Never raises.
     - ``artifact_images(pinned) -> set[str]``: the local image ids a pinned artifact uses, so
       image cleanup can keep rollback targets.
     - ``host_access(spec) -> list[HostAccess]``: what a valid spec asks of the host (socket, host
@@ -108,7 +146,7 @@ class Source:
     def reconcile(self, workload):
         raise NotImplementedError
 
-    def available(self, workload, pinned):
+    def available(self, workload, pinned, registry_auth=None):
         return bool(pinned)
 
     def artifact_images(self, pinned):

@@ -103,10 +103,10 @@ class ComposeSource(Source):
             }
         return pinned
 
-    def available(self, workload, pinned):
+    def available(self, workload, pinned, registry_auth=None):
         services = pinned.get("services") or {}
         return bool(pinned.get("compose")) and all(
-            image_available(pin) for pin in services.values()
+            image_available(pin, registry_auth) for pin in services.values()
         )
 
     def artifact_images(self, pinned):

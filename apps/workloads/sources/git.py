@@ -7,13 +7,14 @@ from django.utils.translation import gettext_lazy
 from apps.workloads import engine, gitrepo
 from apps.workloads.engine import EngineError
 from apps.workloads.sources import runner
-from apps.workloads.sources.base import Pinned, Source, SpecError, workload_labels
+from apps.workloads.sources.base import Pinned, SpecError, workload_labels
+from apps.workloads.sources.single import SingleContainerSource
 from apps.workloads.workdirs import workdir
 
 FIELDS = {"repo", "ref", "dockerfile", "context", "build_args"} | runner.RUN_FIELDS
 
 
-class GitSource(Source):
+class GitSource(SingleContainerSource):
     kind = "git"
     label = gettext_lazy("Git repository with a Dockerfile")
     schema_sample = {
@@ -47,17 +48,16 @@ class GitSource(Source):
             raise SpecError(errors)
         return spec
 
-    def deploy(self, ctx):
+    def resolve(self, ctx):
         commit, image = self._image(ctx)
-        pinned = Pinned(ref=commit, detail={
+        return image.id, Pinned(ref=commit, detail={
             "commit": commit, "image_id": image.id, "repo": ctx.spec["repo"],
         })
-        ctx.resolved(pinned)
-        container_id = runner.replace_container(ctx, image.id)
-        ctx.log(_("Running %(commit)s in container %(id)s.") % {
-            "commit": commit[:12], "id": container_id[:12]
-        })
-        return pinned
+
+    def running_line(self, pinned, container_id):
+        return _("Running %(commit)s in container %(id)s.") % {
+            "commit": pinned.ref[:12], "id": container_id[:12]
+        }
 
     def _image(self, ctx):
         """(commit, ImageInfo) to deploy: a replayed commit reuses its image when present."""
@@ -83,7 +83,7 @@ class GitSource(Source):
         )
         return commit, image
 
-    def available(self, workload, pinned):
+    def available(self, workload, pinned, registry_auth=None):
         """The built image is present, or the commit is still in the checkout to rebuild."""
         try:
             if engine.inspect_image(pinned.get("image_id", "")) is not None:
@@ -91,13 +91,6 @@ class GitSource(Source):
             return gitrepo.has_commit(workdir(workload) / "repo", pinned.get("commit", ""))
         except EngineError:
             return False
-
-    def teardown(self, workload):
-        for container in runner.current_containers(workload):
-            engine.remove_container(container.id)
-
-    def reconcile(self, workload):
-        return runner.current_containers(workload)
 
 
 def _escapes(path):

@@ -6,12 +6,13 @@ from apps.workloads import engine
 from apps.workloads.engine import EngineError
 from apps.workloads.references import split_reference
 from apps.workloads.sources import runner
-from apps.workloads.sources.base import Pinned, Source, SpecError
+from apps.workloads.sources.base import Pinned, SpecError, auth_for
+from apps.workloads.sources.single import SingleContainerSource
 
 FIELDS = {"image", "local"} | runner.RUN_FIELDS
 
 
-class ImageSource(Source):
+class ImageSource(SingleContainerSource):
     kind = "image"
     label = gettext_lazy("Image from a registry")
     schema_sample = {
@@ -44,16 +45,12 @@ class ImageSource(Source):
             raise SpecError(errors)
         return spec
 
-    def deploy(self, ctx):
-        image_ref, pinned = self._resolve(ctx)
-        ctx.resolved(pinned)
-        container_id = runner.replace_container(ctx, image_ref)
-        ctx.log(_("Running %(ref)s in container %(id)s.") % {
+    def running_line(self, pinned, container_id):
+        return _("Running %(ref)s in container %(id)s.") % {
             "ref": pinned.ref[:19], "id": container_id[:12]
-        })
-        return pinned
+        }
 
-    def _resolve(self, ctx):
+    def resolve(self, ctx):
         """Pull (or find) the image; returns (reference to run, Pinned)."""
         if ctx.pinned:
             return self._resolve_pinned(ctx)
@@ -66,7 +63,7 @@ class ImageSource(Source):
             ctx.log(_("Using local image %(id)s.") % {"id": info.id[:19]})
             return info.id, self._pin(ref, info)
         ctx.log(_("Pulling %(image)s.") % {"image": ctx.spec["image"]})
-        info = engine.pull(ref.repository, ref.digest or ref.tag, auth=registry_auth(ref.registry))
+        info = engine.pull(ref.repository, ref.digest or ref.tag, auth=ctx.auth_for(ref.registry))
         pinned = self._pin(ref, info)
         ctx.log(_("Pulled %(ref)s.") % {"ref": pinned.ref})
         return pinned.detail["image"], pinned
@@ -76,7 +73,7 @@ class ImageSource(Source):
         if engine.inspect_image(detail["image"]) is None and detail.get("digest"):
             ref = split_reference(detail["image"])
             ctx.log(_("Pulling %(image)s.") % {"image": detail["image"]})
-            engine.pull(ref.repository, ref.digest, auth=registry_auth(ref.registry))
+            engine.pull(ref.repository, ref.digest, auth=ctx.auth_for(ref.registry))
         if engine.inspect_image(detail["image"]) is None:
             raise EngineError("pull_failed", f"image {detail['image']} is gone",
                               {"missing": detail["image"]})
@@ -90,36 +87,20 @@ class ImageSource(Source):
         detail = {"image": image, "image_id": info.id, "digest": digest, "tag": ref.tag}
         return Pinned(ref=digest or info.id, detail=detail)
 
-    def available(self, workload, pinned):
-        return image_available(pinned)
-
-    def teardown(self, workload):
-        for container in runner.current_containers(workload):
-            engine.remove_container(container.id)
-
-    def reconcile(self, workload):
-        return runner.current_containers(workload)
+    def available(self, workload, pinned, registry_auth=None):
+        return image_available(pinned, registry_auth)
 
 
-def image_available(pinned):
-    """Present locally, or pullable again by its digest."""
+def image_available(pinned, registry_auth=None):
+    """Present locally, or pullable again by its digest (with ``registry_auth``)."""
     image = pinned.get("image", "")
     try:
         if pinned.get("image_id") and engine.inspect_image(pinned["image_id"]) is not None:
             return True
         if not pinned.get("digest") or "@" not in image:
             return False
-        engine.registry_digest(image, registry_auth(split_reference(image).registry))
+        engine.registry_digest(image, auth_for(registry_auth, split_reference(image).registry))
         return True
     except (EngineError, ValueError):
         return False
 
-
-def registry_auth(registry):
-    """auth_config for the engine when a RegistryCredential exists for ``registry``, else None."""
-    from apps.workloads.models import RegistryCredential
-
-    cred = RegistryCredential.objects.filter(host=registry).first()
-    if cred is None:
-        return None
-    return {"username": cred.username, "password": cred.password}

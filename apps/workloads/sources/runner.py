@@ -131,17 +131,14 @@ def ports_clash(mine, theirs):
     return None
 
 
-def mounts_for(workload, labels):
-    """Volume mounts for the engine; named volumes are created (labelled) on first use."""
-    mounts = {}
-    for volume in workload.volumes.all():
-        if volume.name:
-            engine.ensure_volume(volume.docker_name, labels)
-        mounts[volume.source] = {
-            "bind": volume.mount_path,
-            "mode": "ro" if volume.read_only else "rw",
-        }
-    return mounts
+def engine_mounts(mounts, labels):
+    """``Mount``s as the engine wants them; named volumes are created (labelled) on first use."""
+    result = {}
+    for mount in mounts:
+        if mount.volume:
+            engine.ensure_volume(mount.source, labels)
+        result[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
+    return result
 
 
 def replace_container(ctx, image, service=""):
@@ -168,7 +165,7 @@ def replace_container(ctx, image, service=""):
             env=ctx.env,
             labels=labels,
             ports=port_bindings(spec.get("ports") or []),
-            mounts=mounts_for(ctx.workload, workload_labels(ctx.workload)),
+            mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
             restart=spec.get("restart"),
             limits=spec.get("limits") or {},
         )

@@ -1,0 +1,81 @@
+"""The one package that talks to the Docker engine (the only one that imports ``docker``).
+
+Everything else calls these functions and sees plain dataclasses and ``EngineError`` with a code
+from ``CODES`` — never a docker SDK object or exception.
+
+- ``errors``: ``CODES`` (the failure vocabulary the ledger's messages are built from),
+  ``EngineError``, ``EngineDown``, facts parsed out of engine text;
+- ``client``: the shared connection, ``ping``, ``reset``, the exception mapping;
+- ``containers``, ``images``, ``volumes``: the engine objects a deploy works with;
+- ``compose_cli``: compose projects through the CLI (``compose``);
+- ``stats``: what the metrics sampler reads (running ids, host pids, the stats API).
+"""
+from apps.workloads.engine.client import engine_is_local, ping, reset
+from apps.workloads.engine.compose_cli import compose
+from apps.workloads.engine.containers import (
+    ContainerInfo,
+    container_info,
+    container_logs,
+    containers_publishing,
+    create_container,
+    exec_in,
+    list_containers,
+    published_port,
+    remove_container,
+    start,
+    stop,
+)
+from apps.workloads.engine.errors import CODES, EngineDown, EngineError, port_in_use
+from apps.workloads.engine.images import (
+    ImageInfo,
+    build_image,
+    images_in_use,
+    inspect_image,
+    list_images,
+    pull,
+    registry_digest,
+    remove_image,
+)
+from apps.workloads.engine.stats import (
+    container_pids,
+    container_stats,
+    engine_memory_total,
+    running_container_ids,
+)
+from apps.workloads.engine.volumes import ensure_volume, volume_mountpoint
+
+__all__ = [
+    "CODES",
+    "ContainerInfo",
+    "EngineDown",
+    "EngineError",
+    "ImageInfo",
+    "build_image",
+    "compose",
+    "container_info",
+    "container_logs",
+    "container_pids",
+    "container_stats",
+    "containers_publishing",
+    "create_container",
+    "engine_is_local",
+    "engine_memory_total",
+    "ensure_volume",
+    "exec_in",
+    "images_in_use",
+    "inspect_image",
+    "list_containers",
+    "list_images",
+    "ping",
+    "port_in_use",
+    "published_port",
+    "pull",
+    "registry_digest",
+    "remove_container",
+    "remove_image",
+    "reset",
+    "running_container_ids",
+    "start",
+    "stop",
+    "volume_mountpoint",
+]
