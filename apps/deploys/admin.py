@@ -7,12 +7,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.errors import Conflict, InvalidInput
 from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.ledger import artifact_available, current_deploy
 from apps.deploys.models import Backup, Deploy, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
-from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.admin import SecretValueWidget, WorkloadAdmin
 from apps.workloads.engine import EngineError
 

@@ -11,10 +11,11 @@ from ninja import Field, Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
 
+from apps.core.auth import STAFF, require_staff
+from apps.core.errors import InvalidInput
 from apps.deploys import bindings
 from apps.deploys.models import Trigger
 from apps.deploys.triggers import TRIGGERS
-from apps.workloads.actions import InvalidInput
 from apps.workloads.models import Workload
 from apps.workloads.schemas import (
     READ_ERRORS,
@@ -25,7 +26,6 @@ from apps.workloads.schemas import (
     PathId,
     StrictSchema,
 )
-from tinyforge.api import STAFF, require_staff
 
 log = logging.getLogger("tinyforge.triggers")
 router = Router(tags=["triggers"])
