@@ -9,10 +9,12 @@ test:
 	bash scripts/setup.sh dev
 	-bash scripts/engine.sh
 	-bash scripts/browser.sh
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 bench:
 	.venv/bin/python bench/run_sampling.py --sizes 100 300 --ticks 5
