@@ -13,11 +13,7 @@ from ninja.errors import HttpError
 
 from apps.core.auth import STAFF, require_staff
 from apps.core.errors import InvalidInput
-from apps.deploys import bindings
-from apps.deploys.models import Trigger
-from apps.deploys.triggers import TRIGGERS
-from apps.workloads.models import Workload
-from apps.workloads.schemas import (
+from apps.core.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
     ErrorOut,
@@ -26,6 +22,10 @@ from apps.workloads.schemas import (
     PathId,
     StrictSchema,
 )
+from apps.deploys import bindings
+from apps.deploys.models import Trigger
+from apps.deploys.triggers import TRIGGERS
+from apps.workloads.models import Workload
 
 log = logging.getLogger("tinyforge.triggers")
 router = Router(tags=["triggers"])

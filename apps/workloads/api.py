@@ -10,14 +10,12 @@ from ninja import Status as Reply
 
 from apps.core.auth import STAFF, require_staff
 from apps.core.errors import error_response
+from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId
 from apps.workloads import actions, engine
 from apps.workloads.models import RegistryCredential, Workload
 from apps.workloads.schemas import (
-    READ_ERRORS,
     REGISTRY_HOST_PATTERN,
-    WRITE_ERRORS,
     HealthOut,
-    PathId,
     RegistryIn,
     RegistryOut,
     SourceOut,
