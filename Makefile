@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test lint bench
+.PHONY: run test lint bench requirements upgrade
 
 run:
 	bash scripts/setup.sh
@@ -9,13 +9,27 @@ test:
 	bash scripts/setup.sh dev
 	-bash scripts/engine.sh
 	-bash scripts/browser.sh
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 bench:
 	.venv/bin/python bench/run_sampling.py --sizes 100 300 --ticks 5
 	.venv/bin/python bench/run_query.py
 	.venv/bin/python bench/run_maintenance.py
 	.venv/bin/python bench/run_capacity.py --rounds 3
+
+# Dependencies are declared in pyproject.toml; these pin them (and what they pull in) into
+# requirements.txt and requirements-dev.txt. `make requirements` keeps existing pins where they
+# still fit; `make upgrade` moves everything to the newest versions the bounds allow.
+PIP_COMPILE = .venv/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links
+
+requirements:
+	$(PIP_COMPILE) $(PIP_COMPILE_ARGS) -o requirements.txt pyproject.toml
+	$(PIP_COMPILE) $(PIP_COMPILE_ARGS) --extra dev -c requirements.txt -o requirements-dev.txt pyproject.toml
+
+upgrade:
+	$(MAKE) requirements PIP_COMPILE_ARGS=--upgrade

@@ -6,7 +6,7 @@ TinyForge itself are masked where they are made (apps.workloads.events)."""
 import logging
 import traceback
 
-from apps.workloads.secrets import MASK, mask
+from apps.core.crypto import MASK, mask, registered_secret_values
 
 
 class MaskSecrets(logging.Filter):
@@ -17,9 +17,7 @@ class MaskSecrets(logging.Filter):
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info))
         try:
-            from apps.workloads.secrets import known_secret_values
-
-            secrets = known_secret_values()
+            secrets = registered_secret_values()
         except Exception:  # noqa: BLE001 - no database (or it is what failed): say less
             secrets = None
         if secrets is None:

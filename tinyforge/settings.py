@@ -67,10 +67,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "django_q",
+    "apps.core",
     "apps.workloads",
     "apps.deploys",
     "apps.metrics",
 ]
+
+# The model behind API bearer tokens, named like AUTH_USER_MODEL so apps.core imports no app.
+TINYFORGE_API_TOKEN_MODEL = "workloads.ApiToken"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

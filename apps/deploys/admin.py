@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.errors import Conflict, InvalidInput
 from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
@@ -18,7 +19,6 @@ from apps.deploys.ledger import current_deploy
 from apps.deploys.models import Backup, Deploy, Reason, Status, Trigger
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
 from apps.workloads import admin_panels
-from apps.workloads.actions import Conflict, InvalidInput
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
 

@@ -6,13 +6,13 @@ from ninja import Query, Router, Schema
 from ninja import Status as Reply
 from ninja.pagination import PageNumberPagination, paginate
 
+from apps.core.auth import STAFF, require_staff
+from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
 from apps.deploys import replays
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
 from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn, RollbackIn
 from apps.workloads.models import Workload
-from apps.workloads.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
-from tinyforge.api import STAFF, require_staff
 
 router = Router(tags=["deploys"])
 # Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.

@@ -16,10 +16,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.crypto import mask
 from apps.deploys.models import Backup
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
-from apps.workloads.secrets import known_secret_values, mask
+from apps.workloads.secrets import known_secret_values
 from apps.workloads.sources.base import workload_labels
 
 log = logging.getLogger("tinyforge.backups")

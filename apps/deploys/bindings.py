@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.errors import Conflict, InvalidInput
 from apps.deploys.dispatch import fire_trigger
 from apps.deploys.models import Trigger, WebhookDelivery
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
-from apps.workloads.actions import Conflict, InvalidInput
 
 DELIVERY_MEMORY = timedelta(minutes=10)
 MAX_SECRET_LENGTH = 256

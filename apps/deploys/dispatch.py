@@ -20,6 +20,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.crypto import mask
 from apps.deploys import recovery
 from apps.deploys.backups import backup_before_deploy
 from apps.deploys.failures import safe_detail
@@ -30,7 +31,7 @@ from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
 from apps.workloads.models import RegistryCredential, Workload
-from apps.workloads.secrets import known_secret_values, mask
+from apps.workloads.secrets import known_secret_values
 from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source
 from apps.workloads.sources.base import workload_labels
 

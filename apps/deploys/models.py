@@ -3,10 +3,10 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.crypto import EncryptedTextField, hash_token
 from apps.deploys.triggers import trigger_choices
 from apps.workloads.engine import CODES
-from apps.workloads.models import Workload, hash_token
-from apps.workloads.secrets import EncryptedTextField
+from apps.workloads.models import Workload
 
 
 def new_hook_token():

@@ -6,11 +6,11 @@ import json
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from apps.core.errors import Conflict
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy, previous_target, record_availability
 from apps.deploys.models import Backup, Reason, Status
-from apps.workloads.actions import Conflict
 from apps.workloads.events import record_event
 from apps.workloads.models import EnvVar
 

@@ -3,7 +3,7 @@ from typing import Any
 
 from ninja import Schema
 
-from apps.workloads.schemas import Id, StrictSchema
+from apps.core.schemas import Id, StrictSchema
 
 
 class DeployOut(Schema):

@@ -12,12 +12,9 @@ from ninja import Field, Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
 
-from apps.deploys import bindings
-from apps.deploys.models import Trigger
-from apps.deploys.triggers import TRIGGERS
-from apps.workloads.actions import InvalidInput
-from apps.workloads.models import Workload
-from apps.workloads.schemas import (
+from apps.core.auth import STAFF, require_staff
+from apps.core.errors import InvalidInput
+from apps.core.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
     ErrorOut,
@@ -26,7 +23,10 @@ from apps.workloads.schemas import (
     PathId,
     StrictSchema,
 )
-from tinyforge.api import STAFF, require_staff
+from apps.deploys import bindings
+from apps.deploys.models import Trigger
+from apps.deploys.triggers import TRIGGERS
+from apps.workloads.models import Workload
 
 log = logging.getLogger("tinyforge.triggers")
 router = Router(tags=["triggers"])

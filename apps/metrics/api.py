@@ -4,10 +4,10 @@ from typing import Annotated, Literal
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 
+from apps.core.schemas import READ_ERRORS as ERRORS
+from apps.core.schemas import PathId
 from apps.metrics import queries
 from apps.workloads.models import Workload
-from apps.workloads.schemas import READ_ERRORS as ERRORS
-from apps.workloads.schemas import PathId
 
 router = Router(tags=["metrics"])
 WINDOW_HELP = "One of: " + ", ".join(queries.WINDOWS)

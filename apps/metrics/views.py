@@ -35,7 +35,7 @@ def client_allowed(request):
 
 def token_user(request):
     """The active user of a valid ``Authorization: Bearer`` token, or None."""
-    from tinyforge.api import BearerTokenAuth
+    from apps.core.auth import BearerTokenAuth
 
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
+from apps.core.errors import Conflict, InvalidInput, NotAllowed  # noqa: F401 - raised here
 from apps.workloads import host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
@@ -25,25 +26,6 @@ _SPEC_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Sent (with ``workload``) before a workload is torn down and deleted: apps that keep work for
 # it (queued and waiting deploys) end that work first, at once.
 workload_deleting = Signal()
-
-
-class InvalidInput(Exception):
-    """Bad input; ``errors`` maps field paths to messages."""
-
-    def __init__(self, errors):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class NotAllowed(InvalidInput):
-    """Valid input this user may not use (an API 403); ``errors`` maps field paths to messages."""
-
-
-class Conflict(Exception):
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def clean_spec(kind, spec):

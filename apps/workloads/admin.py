@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
+from apps.core.crypto import MASK
 from apps.workloads import actions, admin_panels, host_access
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
@@ -23,7 +24,6 @@ from apps.workloads.models import (
     Volume,
     Workload,
 )
-from apps.workloads.secrets import MASK
 
 # Workload.state returns these codes (the API keeps them); the admin shows the labels.
 STATE_LABELS = {

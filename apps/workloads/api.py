@@ -1,4 +1,5 @@
 """Workload, source and registry-credential endpoints. Thin: each calls one action."""
+import logging
 import re
 
 from django.db import IntegrityError, transaction
@@ -8,14 +9,14 @@ from django.utils.translation import gettext as _
 from ninja import Router
 from ninja import Status as Reply
 
+from apps.core.auth import STAFF, require_staff
+from apps.core.errors import error_response
+from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId
 from apps.workloads import actions, engine
 from apps.workloads.models import Container, EnvVar, RegistryCredential, Volume, Workload
 from apps.workloads.schemas import (
-    READ_ERRORS,
     REGISTRY_HOST_PATTERN,
-    WRITE_ERRORS,
     HealthOut,
-    PathId,
     RegistryIn,
     RegistryOut,
     SourceOut,
@@ -24,8 +25,8 @@ from apps.workloads.schemas import (
     WorkloadPatch,
 )
 from apps.workloads.sources import SOURCES
-from tinyforge.api import STAFF, require_staff
 
+log = logging.getLogger("tinyforge.api")
 router = Router(tags=["workloads"])
 # Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
 ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
@@ -160,3 +161,14 @@ def delete_registry(request, registry_id: PathId):
     require_staff(request)
     get_object_or_404(RegistryCredential, pk=registry_id).delete()
     return Reply(204, None)
+
+
+def install_handlers(api):
+    """The engine's errors: a 503 naming the engine's error code."""
+
+    def on_engine_error(request, exc):
+        log.warning("engine error on %s: %s", request.path, exc.code)
+        detail = _("The Docker engine could not do this (%(code)s).") % {"code": exc.code}
+        return error_response(api, request, 503, detail, code=exc.code)
+
+    api.add_exception_handler(engine.EngineError, on_engine_error)

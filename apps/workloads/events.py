@@ -1,8 +1,9 @@
 """The per-workload event log. Every message is masked before it is stored."""
 import logging
 
+from apps.core.crypto import mask
 from apps.workloads.models import EventLog
-from apps.workloads.secrets import known_secret_values, mask
+from apps.workloads.secrets import known_secret_values
 
 log = logging.getLogger("tinyforge.events")
 

@@ -92,7 +92,7 @@ def check(wanted, had=(), user=None):
 
     Raises InvalidInput (422) while the install keeps host access closed, NotAllowed (403) for
     anyone but a superuser once it is open. ``user=None`` is the system (commands, tasks)."""
-    from apps.workloads.actions import InvalidInput, NotAllowed
+    from apps.core.errors import InvalidInput, NotAllowed
 
     had_keys = {access.key for access in had}
     new = [access for access in wanted if access.key not in had_keys]

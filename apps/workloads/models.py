@@ -8,8 +8,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from apps.workloads.secrets import EncryptedTextField
-from apps.workloads.sources import source_choices
+from apps.core.crypto import EncryptedTextField, hash_token
+from apps.workloads.kinds import kind_choices
 from apps.workloads.sources.base import Mount
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -40,7 +40,7 @@ def default_engine_key(pk, instance=None):
 
 class Workload(models.Model):
     name = models.CharField(_("name"), max_length=63, unique=True, validators=[name_validator])
-    kind = models.CharField(_("kind"), max_length=32, choices=source_choices)
+    kind = models.CharField(_("kind"), max_length=32, choices=kind_choices)
     ref_id = models.CharField(
         _("reference id"),
         max_length=100,
@@ -247,10 +247,6 @@ class EventLog(models.Model):
 
     def __str__(self):
         return f"{self.kind}: {self.message[:60]}"
-
-
-def hash_token(raw):
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class ApiToken(models.Model):

@@ -9,12 +9,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.utils import timezone
 
+from apps.core.crypto import MASK
 from apps.deploys import dispatch as dispatch_module
 from apps.deploys.dispatch import acquire_lock, dispatch, release_lock
 from apps.deploys.models import Deploy, Reason, Status
 from apps.workloads.engine import EngineError
 from apps.workloads.models import EnvVar, EventLog, Workload
-from apps.workloads.secrets import MASK
 from tests.deploys.fake_source import PINNED_DETAIL, install_fake_source
 
 SECRET = "dispatch-canary-5b1e0d"

@@ -2,10 +2,11 @@
 import pytest
 from django.db import connection
 
+from apps.core.crypto import MASK, decrypt, encrypt, mask
 from apps.deploys.dispatch import _env_snapshot
 from apps.workloads.events import record_event
 from apps.workloads.models import EnvVar, EventLog, RegistryCredential
-from apps.workloads.secrets import MASK, decrypt, encrypt, known_secret_values, mask
+from apps.workloads.secrets import known_secret_values
 
 SECRET = "canary-secret-7f3a9c"
 

@@ -2,7 +2,7 @@
 
 import apps.deploys.models
 import apps.deploys.triggers
-import apps.workloads.secrets
+import apps.core.crypto
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
                 ('kind', models.CharField(choices=apps.deploys.triggers.trigger_choices, max_length=32, verbose_name='kind')),
                 ('config', models.JSONField(blank=True, default=dict, verbose_name='configuration')),
-                ('secret', apps.workloads.secrets.EncryptedTextField(blank=True, verbose_name='secret')),
+                ('secret', apps.core.crypto.EncryptedTextField(blank=True, verbose_name='secret')),
                 ('token', models.CharField(default=apps.deploys.models.new_hook_token, editable=False, max_length=64, unique=True, verbose_name='hook token')),
                 ('state', models.JSONField(blank=True, default=dict, editable=False)),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from apps.core.errors import Conflict
 from apps.deploys.management.commands.deploy import failure_summary, find_workload
 from apps.deploys.models import Deploy, Status
 from apps.deploys.replays import rollback
-from apps.workloads.actions import Conflict
 
 
 class Command(BaseCommand):
