@@ -9,8 +9,8 @@ from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Trigger
 from apps.deploys.triggers.webhook import sign
 from apps.workloads.models import ApiToken, RegistryCredential
-from tests.deploys.test_image_deploy import dump_all_rows
 from tests.support import dockerlab
+from tests.support.database import dump_all_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 

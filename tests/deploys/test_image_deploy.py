@@ -6,6 +6,7 @@ from apps.deploys.models import Deploy
 from apps.workloads import engine as tf_engine
 from apps.workloads.models import Container, EventLog, Workload
 from tests.support import dockerlab
+from tests.support.database import dump_all_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -141,18 +142,6 @@ def test_a_wrong_registry_password_fails_and_leaks_nowhere(
     for secret in (REGISTRY_PASSWORD, wrong):
         assert all(secret not in text for text in responses)
         assert secret not in stored
-
-
-def dump_all_rows():
-    """Every stored value of every table, as text (what a database dump would show)."""
-    from django.db import connection
-
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')
-            chunks.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(chunks)
 
 
 def test_deleting_a_workload_removes_its_containers_and_cascades(
