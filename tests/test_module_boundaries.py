@@ -86,11 +86,19 @@ def test_source_plugins_import_no_models_and_no_orm():
     assert violations(modules(SOURCES), forbidden) == {}
 
 
-def test_the_workloads_app_imports_no_other_app():
+def test_the_workloads_app_imports_no_other_app_but_core():
     def forbidden(name):
-        return within(name, "apps") and name != "apps" and not within(name, "apps.workloads")
+        return (within(name, "apps") and name != "apps" and not within(name, "apps.workloads")
+                and not within(name, "apps.core"))
 
     assert violations(modules(WORKLOADS), forbidden) == {}
+
+
+def test_core_imports_no_app():
+    def forbidden(name):
+        return within(name, "apps") and name != "apps" and not within(name, "apps.core")
+
+    assert violations(modules(APPS / "core"), forbidden) == {}
 
 
 def test_every_pending_exception_names_a_file_that_still_exists():
