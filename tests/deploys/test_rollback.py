@@ -105,7 +105,7 @@ def test_the_rollback_command_fails_with_one_readable_line(make_workload):
 def test_rollback_of_a_git_workload_replays_the_earlier_commit(
     make_workload, settings, tmp_path, registry
 ):
-    from tests.workloads.sources.test_git import commit_page, git, remove_git_workload
+    from tests.support.gitrepos import commit_page, git, remove_git_workload
 
     settings.TINYFORGE_WORK_DIR = tmp_path / "work"
     base = f"{registry.host}/tftest/base-rb:1"

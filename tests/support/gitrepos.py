@@ -25,3 +25,14 @@ def commit_page(repo, text):
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", text)
     return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def remove_git_workload(workload):
+    """Tear the workload down and remove every image its deploys built."""
+    from apps.workloads.sources import get_source
+    from tests.support import dockerlab
+
+    get_source("git").teardown(workload)
+    for pinned in workload.deploys.values_list("pinned", flat=True):
+        if pinned.get("image_id"):
+            dockerlab.remove_image(pinned["image_id"])

@@ -1,5 +1,4 @@
 """The git source: validation, and a real clone-build-run that follows new commits."""
-import subprocess
 
 import pytest
 
@@ -7,6 +6,7 @@ from apps.deploys.dispatch import dispatch
 from apps.workloads.models import Container
 from apps.workloads.sources import SpecError, get_source
 from tests.support import dockerlab
+from tests.support.gitrepos import commit_page, git, remove_git_workload
 
 
 def test_it_fills_defaults_for_a_minimal_spec():
@@ -27,26 +27,6 @@ def test_it_rejects_bad_git_specs_naming_the_field(spec, field):
     with pytest.raises(SpecError) as caught:
         get_source("git").validate(spec)
     assert field in caught.value.errors
-
-
-def remove_git_workload(workload):
-    """Tear the workload down and remove every image its deploys built."""
-    get_source("git").teardown(workload)
-    for pinned in workload.deploys.values_list("pinned", flat=True):
-        if pinned.get("image_id"):
-            dockerlab.remove_image(pinned["image_id"])
-
-
-def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def commit_page(repo, text):
-    (repo / "index.html").write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", text)
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
