@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.support import commits, dockerlab
+from tests.support import commits, dockerlab, proxylab
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -193,3 +193,29 @@ def auth_publisher(auth_registry, tmp_path_factory):
 def repo_name():
     """A repository path unique to one test, so tags never collide across tests."""
     return f"tftest/{uuid.uuid4().hex[:10]}"
+
+
+# --- a private Caddy (the reverse proxy) ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def caddy_process(tmp_path_factory):
+    """One ``caddy run`` for the session (free ports, storage in a temporary directory)."""
+    lab = proxylab.Caddy(tmp_path_factory.mktemp("caddy")).start()
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def caddy(caddy_process, settings):
+    """The session's Caddy, TinyForge pointed at it (HTTP and HTTPS listeners), and restarted
+    with an empty config when a test killed it; TinyForge's own blocks are removed after."""
+    if caddy_process.process.poll() is not None:
+        caddy_process.start()
+    settings.TINYFORGE_PROXY_ADMIN = caddy_process.admin
+    settings.TINYFORGE_PROXY_HTTP = caddy_process.http
+    settings.TINYFORGE_PROXY_HTTPS = caddy_process.https
+    settings.TINYFORGE_PUBLIC_URL = ""
+    settings.TINYFORGE_ACME_EMAIL = ""
+    yield caddy_process
+    if caddy_process.process.poll() is None:
+        proxylab.remove_owned(caddy_process, f"tinyforge-{settings.TINYFORGE_INSTANCE}")

@@ -180,6 +180,18 @@ TINYFORGE_HOST_PATHS = env_list("TINYFORGE_HOST_PATHS", [])
 # refused unless this is on, and then for superusers only.
 TINYFORGE_ALLOW_HOST_ACCESS = env_bool("TINYFORGE_ALLOW_HOST_ACCESS", False)
 
+# --- Reverse proxy: Caddy, driven through its admin API (apps/workloads/proxy) ---
+TINYFORGE_PROXY_ADMIN = env_str("TINYFORGE_PROXY_ADMIN", "http://127.0.0.1:2019")
+# Where Caddy serves workloads with domains (plain HTTP), and optionally with TLS.
+TINYFORGE_PROXY_HTTP = env_str("TINYFORGE_PROXY_HTTP", "127.0.0.1:8080")
+TINYFORGE_PROXY_HTTPS = env_str("TINYFORGE_PROXY_HTTPS", "")
+# TinyForge's own public URL (e.g. https://tinyforge.example.test): admin and API behind Caddy.
+TINYFORGE_PUBLIC_URL = env_str("TINYFORGE_PUBLIC_URL", "")
+# Set: public (non-local) domains get ACME certificates with this contact email.
+TINYFORGE_ACME_EMAIL = env_str("TINYFORGE_ACME_EMAIL", "")
+# How long a new container of a routed workload may take to answer before the deploy fails.
+TINYFORGE_PROXY_READY_TIMEOUT = env_float("TINYFORGE_PROXY_READY_TIMEOUT", 60)
+
 # --- django-q2 (ORM broker: no extra service on a laptop) ---
 Q_CLUSTER = {
     "name": "tinyforge",
