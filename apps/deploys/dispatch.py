@@ -25,14 +25,14 @@ from apps.deploys import recovery
 from apps.deploys.backups import backup_before_deploy
 from apps.deploys.failures import safe_detail
 from apps.deploys.ledger import prune_ledger
-from apps.deploys.models import Deploy, Reason, Status
+from apps.deploys.models import Deploy, Phase, Reason, Status
 from apps.deploys.triggers import get_trigger_kind
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
 from apps.workloads.models import RegistryCredential, Workload
 from apps.workloads.secrets import known_secret_values
-from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source
+from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source, runner
 from apps.workloads.sources.base import workload_labels
 
 log = logging.getLogger("tinyforge.deploys")
@@ -129,16 +129,53 @@ def execute(deploy, progress=None, park=False):
             return
         _finish(deploy, write, "timeout", _("Another deploy of this workload is still running."))
         return
+    retiring = []
     try:
         if not Deploy.objects.filter(pk=deploy.pk, status__in=WAITING_STATES).exists():
             return  # cancelled (or already run) between the queue and the lock
-        succeeded = _run(deploy, write)
+        succeeded = _run(deploy, write, retiring)
     finally:
         release_lock(deploy)
         wake_waiting(deploy.workload_id)
     if succeeded:  # follow-ups start only once the lock is free (a rollback needs it)
         _continue_chain(deploy, deploy.workload)
         _watch_health(deploy, deploy.workload)
+        _retire(deploy, retiring, on_cluster=park)
+
+
+def _retire(deploy, retiring, on_cluster):
+    """The previous containers of a swap behind the proxy drain and stop only now, after the
+    deploy is recorded (its ledger time is time-to-serving): a task of its own on the cluster,
+    inline for a command."""
+    for container_ids, drain, grace in retiring:
+        if on_cluster:
+            from django_q.tasks import async_task
+
+            transaction.on_commit(lambda ids=container_ids, d=drain, g=grace: async_task(
+                "apps.deploys.tasks.retire_previous", deploy.pk, ids, d, g,
+                task_name=f"retire-{deploy.pk}"))
+        else:
+            retire_previous(deploy.pk, container_ids, drain, grace)
+
+
+def retire_previous(deploy_id, container_ids, drain, grace):
+    """Drain, stop and remove a routed deploy's previous containers; the row's phase becomes
+    "swapped" and the container index follows. An engine failure leaves them to the next
+    deploy (which removes every previous container) and is logged."""
+    deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
+    write = DeployLog(deploy) if deploy is not None else None
+    try:
+        runner.retire_containers(container_ids, drain, grace, log=write)
+    except EngineError as exc:
+        log.warning("deploy %s: previous containers not retired (%s)", deploy_id, exc.code)
+        return False
+    if deploy is not None:
+        Deploy.objects.filter(pk=deploy_id, phase=Phase.ROUTED).update(phase=Phase.SWAPPED)
+        try:
+            _refresh_index(deploy.workload, get_source(deploy.workload.kind), write)
+        except UnknownSource:
+            pass
+    return True
 
 
 # A deploy in one of these states has not started yet: a delete cancels it.
@@ -189,7 +226,7 @@ def cancel_waiting(workload, why):
     return cancelled
 
 
-def _run(deploy, write):
+def _run(deploy, write, retiring):
     workload = Workload.objects.get(pk=deploy.workload_id)
     Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
     write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
@@ -199,6 +236,9 @@ def _run(deploy, write):
         return
     _backup(deploy, workload, write)
     mark, resolved = _swap_recorder(deploy)
+
+    def retire(container_ids, drain, grace):
+        retiring.append((list(container_ids), drain, grace))
     try:
         source = get_source(workload.kind)
         ctx = DeployContext(
@@ -211,6 +251,7 @@ def _run(deploy, write):
             pinned=_replayed(deploy),
             mark=mark,
             resolved=resolved,
+            retire=retire,
             mounts=[volume.as_mount() for volume in workload.volumes.all()],
             registry_auth=RegistryCredential.auth_by_host(),
         )

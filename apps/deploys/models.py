@@ -116,6 +116,7 @@ class Phase(models.TextChoices):
     OLD_STOPPED = "old_stopped", _("previous container stopped")
     STARTED = "started", _("new container started")
     CHECKED = "checked", _("new container passed its checks")
+    ROUTED = "routed", _("proxy route switched to the new container")
     SWAPPED = "swapped", _("previous container removed")
     ROLLED_BACK = "rolled_back", _("previous container running again")
 
@@ -151,6 +152,8 @@ _MESSAGES = {
     "build_failed": _("The image build failed."),
     "start_failed": _("The container did not start or did not stay up."),
     "health_failed": _("The new version failed its health check."),
+    "proxy_failed": _("The proxy (Caddy) could not be updated; the previous version kept "
+                      "serving."),
     "timeout": _("The deploy timed out."),
     "engine_down": _("The Docker engine is unreachable."),
     "internal": _("Internal error; see the server log."),

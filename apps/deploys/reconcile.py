@@ -9,6 +9,7 @@
 - the ledger's running entry is checked against what runs: a deploy whose containers run but
   which the ledger says failed is corrected, and the correction logged;
 - deploys parked as "waiting" are woken when their workload's lock is free.
+- Caddy's routes follow the workloads with domains (``routing.sync_all``);
 - the stored availability of rollback targets (``Deploy.artifact_available``) is re-checked
   when it is new or stale.
 """
@@ -25,10 +26,12 @@ from apps.deploys import recovery
 from apps.deploys.dispatch import acquire_lock, lock_owner, release_lock, wake_waiting
 from apps.deploys.ledger import LIVE, recheck_stale_availability
 from apps.deploys.models import Deploy, Restored, Status
+from apps.workloads import routing
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
 from apps.workloads.models import Workload
+from apps.workloads.proxy import ProxyError
 from apps.workloads.sources import UnknownSource, get_source
 
 log = logging.getLogger("tinyforge.reconcile")
@@ -53,12 +56,28 @@ def reconcile_all():
     for workload_id in (Deploy.objects.filter(status=Status.WAITING)
                         .values_list("workload_id", flat=True).distinct()):
         wake_waiting(workload_id)
+    routes = None
     if engine == "up":
         # What the admin shows as "can roll back to" is read from the rows, never probed
         # per page view: keep it true here, a bounded batch per pass.
         recheck_stale_availability()
+        routes = sync_routes()
     return {"drifted": drifted, "interrupted": interrupted, "recovered": recovered,
-            "corrected": corrected, "engine": engine}
+            "corrected": corrected, "engine": engine, "routes": routes}
+
+
+def sync_routes():
+    """Caddy gets back every route that is missing (a Caddy restarted empty is whole again
+    after one pass) and loses those of deleted workloads. Workloads whose deploy holds the
+    lock are left alone: that deploy is moving their route. Returns the counts, "down" when
+    Caddy does not answer, or None when nothing is routed."""
+    in_flight = set(Workload.objects.filter(lock_deploy_id__isnull=False)
+                    .values_list("pk", flat=True))
+    try:
+        return routing.sync_all(keep=in_flight)
+    except (ProxyError, EngineError) as exc:
+        log.warning("reconcile: routes not synced (%s)", getattr(exc, "code", exc))
+        return "down"
 
 
 def recover_workload(workload):

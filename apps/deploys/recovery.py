@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.deploys.models import Deploy, Phase, Restored, Status
-from apps.workloads import engine
+from apps.workloads import engine, routing
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
 from apps.workloads.sources import UnknownSource, get_source
@@ -30,8 +30,8 @@ log = logging.getLogger("tinyforge.recovery")
 
 # Phases in which the engine may hold a half-done swap.
 TOUCHED = (Phase.CREATING, Phase.CREATED, Phase.OLD_STOPPED, Phase.STARTED, Phase.CHECKED,
-           Phase.SWAPPED)
-PASSED_CHECKS = (Phase.CHECKED, Phase.SWAPPED)
+           Phase.ROUTED, Phase.SWAPPED)
+PASSED_CHECKS = (Phase.CHECKED, Phase.ROUTED, Phase.SWAPPED)
 
 
 def needs_recovery(deploy):
@@ -112,6 +112,8 @@ def _refresh_index(workload):
         sync_index(workload, get_source(workload.kind).reconcile(workload))
     except UnknownSource:
         pass
+    # A routed workload's route follows what runs now (it may still name a removed container).
+    routing.refresh(workload)
 
 
 def append_log(deploy, line):

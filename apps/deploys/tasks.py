@@ -40,3 +40,10 @@ def cleanup_images():
 
     removed, _kept = run_cleanup()
     return len(removed)
+
+
+def retire_previous(deploy_id, container_ids, drain, grace):
+    """Drain and stop the previous containers of a deploy that swapped behind the proxy."""
+    from apps.deploys.dispatch import retire_previous as retire
+
+    return retire(deploy_id, container_ids, drain, grace)

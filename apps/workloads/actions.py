@@ -8,12 +8,12 @@ from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from apps.core.errors import Conflict, InvalidInput, NotAllowed  # noqa: F401 - raised here
-from apps.workloads import host_access
+from apps.workloads import host_access, proxy, routing
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.models import NAME_RE, EnvVar, Volume, Workload
 from apps.workloads.sources import SpecError, UnknownSource, get_source
-from apps.workloads.sources.runner import ports_clash, published_ports
+from apps.workloads.sources.runner import domains_of, ports_clash, published_ports
 
 TRANSLATED = ("title", "description", "title_en", "title_ru", "description_en", "description_ru")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -81,6 +81,7 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
                       user=user)
     _check_unique(name=name, kind=kind, ref_id=ref_id or None)
     _check_ports(spec)
+    _check_domains(spec)
     fields = {key: value for key, value in texts.items() if key in TRANSLATED and value is not None}
     try:
         with transaction.atomic():
@@ -104,6 +105,7 @@ def update_workload(workload, changes, user=None):
 
     ``user`` is who acts (None: the system); only host access the change adds is checked."""
     errors = {}
+    old_spec = workload.spec
     kind = changes.get("kind", workload.kind)
     spec = changes.get("spec", workload.spec)
     if "kind" in changes or "spec" in changes:
@@ -131,6 +133,7 @@ def update_workload(workload, changes, user=None):
     if "kind" in changes or "spec" in changes:
         # Only when the spec changes: a rename must not trip over a clash saved before this check.
         _check_ports(spec, exclude=workload.pk)
+        _check_domains(spec, exclude=workload.pk)
     with transaction.atomic():
         workload.name, workload.kind, workload.spec, workload.ref_id = name, kind, spec, ref_id
         for key in TRANSLATED:
@@ -147,6 +150,8 @@ def update_workload(workload, changes, user=None):
         _store_children(workload, env_rows or [], volume_rows or [])
         if changes.get("chain") is not None:
             set_chain(workload, changes["chain"])
+    if domains_of(spec) != domains_of(old_spec):
+        routing.refresh(workload)  # domains added or removed take effect now
     record_event(workload, "updated", _("Workload settings changed."))
     return workload
 
@@ -158,6 +163,8 @@ def delete_workload(workload, force=False):
     the containers are left for the operator.
     """
     workload_deleting.send(sender=Workload, workload=workload)
+    if domains_of(workload.spec):
+        routing.withdraw(workload)  # traffic stops before the containers go
     try:
         get_source(workload.kind).teardown(workload)
     except (EngineError, UnknownSource):
@@ -197,6 +204,27 @@ def _check_ports(spec, exclude=None):
             raise Conflict("spec.ports", _(
                 "Port %(port)s is already published by workload '%(name)s' (#%(id)s)."
             ) % {"port": port, "name": other.name, "id": other.pk})
+
+
+def _check_domains(spec, exclude=None):
+    """Conflict when another workload (or TinyForge's own public URL) already uses one of this
+    spec's domains: one host name routes to one workload."""
+    mine = domains_of(spec)
+    if not mine:
+        return
+    taken_by_self = proxy.public_host()
+    for index, host in enumerate(mine):
+        if host == taken_by_self:
+            raise Conflict(f"spec.domains[{index}]", _(
+                "The domain %(domain)s is TinyForge's own public address.") % {"domain": host})
+    others = Workload.objects.exclude(pk=exclude) if exclude else Workload.objects.all()
+    for other in others.only("pk", "name", "spec").order_by("pk"):
+        theirs = set(domains_of(other.spec))
+        for index, host in enumerate(mine):
+            if host in theirs:
+                raise Conflict(f"spec.domains[{index}]", _(
+                    "The domain %(domain)s is already used by workload '%(name)s' (#%(id)s)."
+                ) % {"domain": host, "name": other.name, "id": other.pk})
 
 
 def _clean_env(items, old, errors):

@@ -7,13 +7,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from apps.core.crypto import MASK
-from apps.workloads import actions, admin_panels, host_access
+from apps.workloads import actions, admin_panels, host_access, proxy
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     ApiToken,
@@ -24,6 +24,7 @@ from apps.workloads.models import (
     Volume,
     Workload,
 )
+from apps.workloads.sources.runner import domains_of
 
 # Workload.state returns these codes (the API keeps them); the admin shows the labels.
 STATE_LABELS = {
@@ -147,7 +148,8 @@ class WorkloadForm(forms.ModelForm):
 @admin.register(Workload)
 class WorkloadAdmin(TranslationAdmin):
     form = WorkloadForm
-    list_display = ("name", "kind", "state_badge", "running_version", "last_deploy")
+    list_display = ("name", "kind", "state_badge", "running_version", "domain_links",
+                    "last_deploy")
     list_filter = ("kind",)
     search_fields = ("name", "title")
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
@@ -163,6 +165,14 @@ class WorkloadAdmin(TranslationAdmin):
     def running_version(self, obj):
         digests = sorted({c.digest for c in obj.containers.all() if c.digest})
         return ", ".join(d.split(":")[-1][:12] for d in digests) or "—"
+
+    @admin.display(description=_("domains"))
+    def domain_links(self, obj):
+        hosts = domains_of(obj.spec)
+        if not hosts:
+            return "—"
+        return format_html_join(", ", '<a href="{}" rel="noopener">{}</a>',
+                                ((proxy.url_for(host), host) for host in hosts))
 
     def get_queryset(self, request):
         # The changelist shows state, version and the newest deploy of every row: containers

@@ -25,6 +25,7 @@ from apps.workloads.schemas import (
     WorkloadPatch,
 )
 from apps.workloads.sources import SOURCES
+from apps.workloads.sources.runner import domains_of
 
 log = logging.getLogger("tinyforge.api")
 router = Router(tags=["workloads"])
@@ -89,6 +90,7 @@ def workload_out(workload):
         ],
         "last_deploy": workload.last_deploy,
         "chain": [w.pk for w in workload.chain.all()],
+        "domains": domains_of(workload.spec),
     }
 
 

@@ -38,18 +38,39 @@ def validate_healthcheck(spec, errors):
             errors[f"healthcheck.{key}"] = _("Must be a positive number.")
 
 
-def probe(container_id, check):
-    """One probe: True when healthy. Never raises for an unhealthy container."""
+def probe(container_id, check, address=None):
+    """One probe: True when healthy. Never raises for an unhealthy container. ``address``: an
+    IP of the container the host can reach (HTTP probes go there)."""
     try:
         if "command" in check:
             return engine.exec_in(container_id, check["command"], check["timeout"]) == 0
-        return _probe_http(container_id, check["http"], check["timeout"])
+        return _probe_http(container_id, check["http"], check["timeout"], address)
     except EngineError:
         return False
 
 
-def _probe_http(container_id, http, timeout):
+def answers_http(address, port, path="/", timeout=2):
+    """True when http://address:port/path answers with a status below 500 (a 404 is an
+    answer: the server is up). Never raises."""
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=timeout):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _probe_http(container_id, http, timeout, address=None):
     path = http.get("path", "/")
+    if address:
+        # The container's IP on the proxy network: the host reaches it directly.
+        try:
+            with urllib.request.urlopen(f"http://{address}:{http['port']}{path}",
+                                        timeout=timeout) as response:
+                return 200 <= response.status < 400
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
     host_port = engine.published_port(container_id, http["port"])
     if host_port is None:
         # Not published: ask from inside the container (busybox/alpine images carry wget).
@@ -64,10 +85,10 @@ def _probe_http(container_id, http, timeout):
         return False
 
 
-def await_healthy(container_id, check, log):
+def await_healthy(container_id, check, log, address=None):
     """Probe until healthy or ``retries`` probes failed; raises EngineError("health_failed")."""
     for attempt in range(1, int(check["retries"]) + 1):
-        if probe(container_id, check):
+        if probe(container_id, check, address):
             log(_("Health check passed (attempt %(n)s).") % {"n": attempt})
             return
         if attempt < check["retries"]:

@@ -103,6 +103,7 @@ class WorkloadOut(Schema):
     kind: str
     ref_id: str | None
     spec: dict[str, Any]
+    domains: list[str] = Field(description="Host names the proxy routes to this workload.")
     title: str
     description: str
     title_en: str | None

@@ -6,7 +6,7 @@ from ``CODES`` — never a docker SDK object or exception.
 - ``errors``: ``CODES`` (the failure vocabulary the ledger's messages are built from),
   ``EngineError``, ``EngineDown``, facts parsed out of engine text;
 - ``client``: the shared connection, ``ping``, ``reset``, the exception mapping;
-- ``containers``, ``images``, ``volumes``: the engine objects a deploy works with;
+- ``containers``, ``images``, ``volumes``, ``networks``: the engine objects a deploy works with;
 - ``compose_cli``: compose projects through the CLI (``compose``);
 - ``stats``: what the metrics sampler reads (running ids, host pids, the stats API).
 """
@@ -36,6 +36,7 @@ from apps.workloads.engine.images import (
     registry_digest,
     remove_image,
 )
+from apps.workloads.engine.networks import ensure_network, remove_network
 from apps.workloads.engine.stats import (
     container_pids,
     container_stats,
@@ -60,6 +61,7 @@ __all__ = [
     "create_container",
     "engine_is_local",
     "engine_memory_total",
+    "ensure_network",
     "ensure_volume",
     "exec_in",
     "images_in_use",
@@ -73,6 +75,7 @@ __all__ = [
     "registry_digest",
     "remove_container",
     "remove_image",
+    "remove_network",
     "reset",
     "running_container_ids",
     "start",

@@ -1,5 +1,5 @@
 """Containers: create, start, stop, remove, inspect, list, logs, exec."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from docker.errors import NotFound
 
@@ -16,6 +16,8 @@ class ContainerInfo:
     labels: dict
     exit_code: int = 0
     restart_count: int = 0
+    # {network name: IP address} of the networks the container is attached to.
+    addresses: dict = field(default_factory=dict)
 
 
 def label_filters(labels):
@@ -23,8 +25,10 @@ def label_filters(labels):
     return [f"{k}={v}" if v is not None else k for k, v in labels.items()]
 
 
-def create_container(*, name, image, command, env, labels, ports, mounts, restart, limits):
-    """Create (not start) a container; returns its id. Raises EngineError("start_failed")."""
+def create_container(*, name, image, command, env, labels, ports, mounts, restart, limits,
+                     network=None):
+    """Create (not start) a container, attached to ``network`` when given (instead of the
+    default bridge); returns its id. Raises EngineError("start_failed")."""
     kwargs = {
         "name": name,
         "command": command or None,
@@ -34,6 +38,8 @@ def create_container(*, name, image, command, env, labels, ports, mounts, restar
         "volumes": mounts or None,
         "detach": True,
     }
+    if network:
+        kwargs["network"] = network
     if restart and restart != "no":
         kwargs["restart_policy"] = {"Name": restart}
     if limits.get("memory"):
@@ -70,6 +76,11 @@ def _container_info(container):
         labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
         exit_code=state.get("ExitCode", 0) or 0,
         restart_count=attrs.get("RestartCount", 0) or 0,
+        addresses={
+            net: info.get("IPAddress")
+            for net, info in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).items()
+            if info and info.get("IPAddress")
+        },
     )
 
 

@@ -15,6 +15,7 @@ CODES = (
     "build_failed",
     "start_failed",
     "health_failed",
+    "proxy_failed",
     "timeout",
     "engine_down",
     "internal",

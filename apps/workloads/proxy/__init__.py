@@ -22,6 +22,7 @@ from apps.workloads.proxy.routes import (
     self_route_id,
     server_name,
     sync,
+    url_for,
     withdraw,
     withdraw_self,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "self_route_id",
     "server_name",
     "sync",
+    "url_for",
     "withdraw",
     "withdraw_self",
 ]

@@ -290,6 +290,16 @@ def withdraw_self():
     return removed
 
 
+def url_for(host):
+    """The URL a routed host name answers on through this proxy (HTTPS when its listener is
+    set; the listener's port unless it is the scheme's default)."""
+    listen = settings.TINYFORGE_PROXY_HTTPS or settings.TINYFORGE_PROXY_HTTP
+    scheme = "https" if settings.TINYFORGE_PROXY_HTTPS else "http"
+    port = listen.rsplit(":", 1)[-1] if ":" in listen else ""
+    default = "443" if scheme == "https" else "80"
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "") + "/"
+
+
 # --- TLS -------------------------------------------------------------------------------------
 
 def is_local_name(host):

@@ -54,6 +54,7 @@ class DeployContext:
     ``mark(phase, **facts)`` records how far a container swap got (see
     ``runner.replace_container``) and ``resolved(pinned)`` what is about to run, before it runs:
     the deploy's owner stores both as they happen, so a crash mid-swap can be undone.
+    ``retire`` takes the previous containers of a start-first swap (see ``runner``).
     """
 
     workload: Any
@@ -67,6 +68,10 @@ class DeployContext:
     resolved: Callable[["Pinned"], None] = lambda pinned: None
     mounts: list[Mount] = field(default_factory=list)
     registry_auth: RegistryAuth = field(default_factory=dict)
+    # retire(container_ids, drain_seconds, stop_grace_seconds): the previous containers of a
+    # swap behind the proxy, to drain and stop once the deploy is recorded. None: the source
+    # does it itself before returning.
+    retire: Callable[[list, float, float], None] | None = None
 
     def auth_for(self, registry):
         return auth_for(self.registry_auth, registry)

@@ -8,8 +8,9 @@ import time
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from apps.workloads import engine, health
+from apps.workloads import engine, health, proxy
 from apps.workloads.engine import EngineError
+from apps.workloads.proxy import ProxyError, Route
 from apps.workloads.sources.base import LABEL_PREFIX, selector_labels, workload_labels
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -20,7 +21,16 @@ _PORT_RE = re.compile(
 )
 _MEMORY_RE = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
 RUN_DEFAULTS = {"command": None, "ports": [], "restart": "unless-stopped", "limits": {}}
-RUN_FIELDS = {"command", "ports", "restart", "limits", "healthcheck", "auto_rollback"}
+ROUTING_FIELDS = {"domains", "http_port", "drain_seconds", "stop_grace_seconds"}
+RUN_FIELDS = {"command", "ports", "restart", "limits", "healthcheck", "auto_rollback"} | (
+    ROUTING_FIELDS)
+# A host name: dot-separated labels of letters, digits and inner hyphens (at least two labels).
+_HOST_RE = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
+                      r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+\Z")
+MAX_DOMAINS = 50
+DRAIN_DEFAULT_S = 2
+STOP_GRACE_DEFAULT_S = 10
+ROUTING_MAX_S = 300
 
 
 def validate_run_options(spec, errors):
@@ -50,9 +60,52 @@ def validate_run_options(spec, errors):
             "choices": ", ".join(RESTART_POLICIES)
         }
     _validate_limits(spec, errors)
+    _validate_routing(spec, errors)
     health.validate_healthcheck(spec, errors)
     for key, default in RUN_DEFAULTS.items():
         spec.setdefault(key, default)
+
+
+def _validate_routing(spec, errors):
+    """``domains`` (host names the proxy routes here), ``http_port`` (the container port it
+    dials; required with domains), ``drain_seconds`` and ``stop_grace_seconds`` (bounded).
+    Absent keys stay absent: a spec without routing is stored as it was."""
+    if "domains" in spec:
+        domains = spec["domains"]
+        if not isinstance(domains, list) or len(domains) > MAX_DOMAINS:
+            errors["domains"] = _("Give at most %(max)s host names as a list.") % {
+                "max": MAX_DOMAINS}
+        else:
+            seen = set()
+            for index, host in enumerate(domains):
+                if not isinstance(host, str) or not _HOST_RE.match(host.lower()):
+                    errors[f"domains[{index}]"] = _(
+                        "Not a valid host name (like app.example.test).")
+                elif host.lower() in seen:
+                    errors[f"domains[{index}]"] = _("This host name is listed twice.")
+                else:
+                    seen.add(host.lower())
+            if not any(key.startswith("domains") for key in errors):
+                spec["domains"] = [host.lower() for host in domains]
+    port = spec.get("http_port")
+    if port is not None and not (isinstance(port, int) and not isinstance(port, bool)
+                                 and 1 <= port <= 65535):
+        errors["http_port"] = _("Give the container port the proxy dials, 1-65535.")
+    elif port is None and spec.get("domains"):
+        errors["http_port"] = _("Required with domains: the container port the proxy dials.")
+    for key in ("drain_seconds", "stop_grace_seconds"):
+        value = spec.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(
+                value, bool) and 0 <= value <= ROUTING_MAX_S):
+            errors[key] = _("Give a number of seconds from 0 to %(max)s.") % {
+                "max": ROUTING_MAX_S}
+
+
+def domains_of(spec):
+    """The host names a (valid) spec routes, lowercased; [] without any."""
+    domains = spec.get("domains") if isinstance(spec, dict) else None
+    return [d.lower() for d in domains if isinstance(d, str)] if isinstance(domains, list) \
+        else []
 
 
 def _valid_port(text):
@@ -151,9 +204,20 @@ def replace_container(ctx, image, service=""):
     Each step is reported through ``ctx.mark`` before the next begins (creating, created,
     old_stopped, started, checked, swapped; rolled_back after an undo), so that when this
     process dies or loses the engine half-way, recovery can put back the last good state.
+
+    A workload with domains and no published ports swaps behind the proxy instead, without a
+    gap (``swap_behind_proxy``).
     """
     spec = ctx.spec
+    if domains_of(spec) and not spec.get("ports"):
+        return swap_behind_proxy(ctx, image, service)
+    if spec.get("ports"):
+        ctx.log(_("This workload publishes host ports: its previous container stops before the "
+                  "new one starts, so requests fail during the swap. Give it domains and no "
+                  "ports to swap without a gap behind the proxy."))
     labels = {**ctx.labels, LABEL_PREFIX + "service": service or "app"}
+    if domains_of(spec):
+        labels[LABEL_PREFIX + "http-port"] = str(spec["http_port"])
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
     ctx.mark("creating", old=[c.id for c in old],
              was_running=[c.id for c in old if c.state == "running"])
@@ -168,6 +232,7 @@ def replace_container(ctx, image, service=""):
             mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
             restart=spec.get("restart"),
             limits=spec.get("limits") or {},
+            network=_network_for(spec),
         )
     except EngineError as exc:
         # The engine refused: nothing changed, a plain failure. A lost connection may have
@@ -200,11 +265,172 @@ def replace_container(ctx, image, service=""):
         ctx.mark("rolled_back")
         raise
     ctx.mark("checked")
+    if domains_of(spec):
+        _publish_after_stop_first(ctx, new_id)
     for container in old:
         engine.remove_container(container.id)
         ctx.log(_("Removed previous container %(id)s.") % {"id": container.id[:12]})
     ctx.mark("swapped")
     return new_id
+
+
+# --- behind the proxy -------------------------------------------------------------------------
+
+def proxy_network():
+    """The labelled bridge network routed containers join: the proxy on the host dials their
+    IP there, no host port is published."""
+    return f"tf-{settings.TINYFORGE_INSTANCE}-proxy"
+
+
+def proxy_network_labels():
+    return {LABEL_PREFIX + "instance": settings.TINYFORGE_INSTANCE,
+            LABEL_PREFIX + "network": "proxy"}
+
+
+def _network_for(spec):
+    if not domains_of(spec):
+        return None
+    engine.ensure_network(proxy_network(), proxy_network_labels())
+    return proxy_network()
+
+
+def container_dial(info, default_port=None):
+    """"ip:port" the proxy dials for a container on the proxy network (its port from the
+    ``tinyforge.http-port`` label it was created with), or None."""
+    ip = (info.addresses or {}).get(proxy_network())
+    port = info.labels.get(LABEL_PREFIX + "http-port") or default_port
+    return f"{ip}:{port}" if ip and port else None
+
+
+def swap_behind_proxy(ctx, image, service=""):
+    """Start-first swap for a workload with domains: the new container starts beside the old
+    one, must run and answer (its health check, else HTTP on ``http_port`` below 500) before
+    a deadline, then the route is pointed at it; only then do the previous containers drain
+    and stop -- handed to ``ctx.retire`` so that this happens after the deploy is recorded.
+
+    Any failure before the route moved leaves the route on the previous container, which never
+    stopped, and removes the new one. Marks: creating, created, started, checked, routed (the
+    route points at the new container); rolled_back after an undo.
+    """
+    spec = ctx.spec
+    hosts = tuple(domains_of(spec))
+    try:
+        proxy.ensure_server()  # no proxy, no swap: fail before anything is touched
+    except ProxyError as exc:
+        raise EngineError("proxy_failed", exc.message) from None
+    labels = {**ctx.labels, LABEL_PREFIX + "service": service or "app",
+              LABEL_PREFIX + "http-port": str(spec["http_port"])}
+    old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
+    ctx.mark("creating", old=[c.id for c in old],
+             was_running=[c.id for c in old if c.state == "running"])
+    try:
+        new_id = engine.create_container(
+            name=container_name(ctx.workload, ctx.deploy_id),
+            image=image,
+            command=spec.get("command"),
+            env=ctx.env,
+            labels=labels,
+            ports=None,
+            mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
+            restart=spec.get("restart"),
+            limits=spec.get("limits") or {},
+            network=_network_for(spec),
+        )
+    except EngineError as exc:
+        if exc.code != "engine_down":
+            ctx.mark("rolled_back")
+        raise
+    ctx.mark("created", new=[new_id])
+    ctx.log(_("Created container %(id)s beside the running one.") % {"id": new_id[:12]})
+    previous = None
+    try:
+        engine.start(new_id)
+        ctx.mark("started")
+        dial = _await_ready(ctx, new_id)
+        ctx.mark("checked")
+        previous = proxy.current_upstream(ctx.workload.pk)
+        proxy.publish(Route(ctx.workload.pk, hosts, dial))
+    except (EngineError, ProxyError) as exc:
+        engine.remove_container(new_id)
+        if isinstance(exc, ProxyError) and previous:
+            _restore_route(ctx, hosts, previous)
+        ctx.mark("rolled_back")
+        ctx.log(_("The route stays on the previous container, which kept running."))
+        if isinstance(exc, ProxyError):
+            raise EngineError("proxy_failed", exc.message) from None
+        raise
+    ctx.mark("routed")
+    ctx.log(_("Traffic for %(hosts)s now goes to container %(id)s (%(dial)s).") % {
+        "hosts": ", ".join(hosts), "id": new_id[:12], "dial": dial})
+    drain = spec.get("drain_seconds", DRAIN_DEFAULT_S)
+    grace = spec.get("stop_grace_seconds", STOP_GRACE_DEFAULT_S)
+    if old:
+        ctx.log(_("Previous containers drain for %(drain)ss, then stop (grace %(grace)ss).")
+                % {"drain": drain, "grace": grace})
+        if ctx.retire is not None:
+            ctx.retire([c.id for c in old], drain, grace)
+        else:
+            retire_containers([c.id for c in old], drain, grace)
+    return new_id
+
+
+def _await_ready(ctx, container_id):
+    """Poll until the new container runs and answers; returns its "ip:port" on the proxy
+    network. Raises EngineError start_failed (it exited) or health_failed (no answer by the
+    deadline, or its health check failed)."""
+    spec = ctx.spec
+    deadline = time.monotonic() + settings.TINYFORGE_PROXY_READY_TIMEOUT
+    while True:
+        info = engine.container_info(container_id)
+        _raise_if_crashed(container_id, info)
+        dial = container_dial(info, spec["http_port"])
+        if dial:
+            ip = dial.rsplit(":", 1)[0]
+            if spec.get("healthcheck"):
+                health.await_healthy(container_id, spec["healthcheck"], ctx.log, address=ip)
+                _raise_if_crashed(container_id, engine.container_info(container_id))
+                return dial
+            if health.answers_http(ip, spec["http_port"]):
+                _raise_if_crashed(container_id, engine.container_info(container_id))
+                ctx.log(_("The new container answers on %(dial)s.") % {"dial": dial})
+                return dial
+        if time.monotonic() >= deadline:
+            raise EngineError("health_failed", f"no HTTP answer on port {spec['http_port']} "
+                              f"within {settings.TINYFORGE_PROXY_READY_TIMEOUT}s")
+        time.sleep(0.05)
+
+
+def _restore_route(ctx, hosts, previous):
+    try:
+        proxy.publish(Route(ctx.workload.pk, hosts, previous))
+    except ProxyError as exc:
+        ctx.log(_("Could not put the route back (%(error)s); the reconcile pass will.")
+                % {"error": exc.message})
+
+
+def _publish_after_stop_first(ctx, new_id):
+    """Stop-first path of a workload with both domains and ports: point its route at the new
+    container; a proxy that does not answer is left to the reconcile pass."""
+    dial = container_dial(engine.container_info(new_id), ctx.spec["http_port"])
+    try:
+        if dial:
+            proxy.publish(Route(ctx.workload.pk, tuple(domains_of(ctx.spec)), dial))
+    except ProxyError as exc:
+        ctx.log(_("Could not update the route (%(error)s); the reconcile pass will.")
+                % {"error": exc.message})
+
+
+def retire_containers(container_ids, drain, grace, log=None):
+    """Let the previous containers finish what they serve (``drain`` seconds: the route no
+    longer sends them anything new), then stop them with ``grace`` and remove them."""
+    if drain:
+        time.sleep(drain)  # a deliberate drain period, not a wait for a condition
+    for container_id in container_ids:
+        engine.stop(container_id, timeout=int(grace))
+        engine.remove_container(container_id)
+        if log:
+            log(_("Removed previous container %(id)s after draining.") % {
+                "id": container_id[:12]})
 
 
 def container_name(workload, deploy_id):
@@ -247,14 +473,17 @@ def _await_running(container_id):
     """The container must still be running after the start grace period (polled, not slept)."""
     deadline = time.monotonic() + settings.TINYFORGE_START_GRACE
     while True:
-        info = engine.container_info(container_id)
-        # A restart policy hides a crash as "restarting" (or as a fresh "running"): count both.
-        if info is None or info.state in ("exited", "dead", "restarting") or info.restart_count:
-            logs = engine.container_logs(container_id) if info else ""
-            code = info.exit_code if info else "?"
-            detail = {"exit_code": info.exit_code} if info and info.state != "running" else {}
-            raise EngineError("start_failed", f"container exited with code {code}: {logs[-500:]}",
-                              detail)
+        _raise_if_crashed(container_id, engine.container_info(container_id))
         if time.monotonic() >= deadline:
             return
         time.sleep(0.1)
+
+
+def _raise_if_crashed(container_id, info):
+    # A restart policy hides a crash as "restarting" (or as a fresh "running"): count both.
+    if info is None or info.state in ("exited", "dead", "restarting") or info.restart_count:
+        logs = engine.container_logs(container_id) if info else ""
+        code = info.exit_code if info else "?"
+        detail = {"exit_code": info.exit_code} if info and info.state != "running" else {}
+        raise EngineError("start_failed", f"container exited with code {code}: {logs[-500:]}",
+                          detail)

@@ -1,0 +1,93 @@
+"""Routes built from workloads and their containers, and Caddy kept in step with them.
+
+``apps.workloads.proxy`` knows Caddy; this module knows which workload should be routed where:
+a workload with ``domains`` in its spec is routed to its running container on the proxy
+network (the one the route dials now, when it still runs; else the newest deploy's). Used by
+the reconcile pass (``sync_all``), recovery and workload updates (``refresh``) and deletes
+(``withdraw``); the swap itself publishes from the source (``sources/runner.py``).
+"""
+import logging
+
+from django.conf import settings
+
+from apps.workloads import proxy
+from apps.workloads.engine import EngineError
+from apps.workloads.models import Workload
+from apps.workloads.proxy import ProxyError, Route
+from apps.workloads.sources.base import LABEL_PREFIX
+from apps.workloads.sources.runner import container_dial, current_containers, domains_of
+
+log = logging.getLogger("tinyforge.proxy")
+
+
+def route_for(workload, containers, current_dial=None):
+    """The Route ``workload`` should have given its ``containers`` (engine ContainerInfo), or
+    None (no domains, or nothing running on the proxy network)."""
+    hosts = domains_of(workload.spec)
+    if not hosts:
+        return None
+    candidates = []
+    for container in containers:
+        dial = container_dial(container, (workload.spec or {}).get("http_port"))
+        if container.state == "running" and dial:
+            deploy = container.labels.get(LABEL_PREFIX + "deploy", "")
+            candidates.append((int(deploy) if deploy.isdigit() else 0, dial))
+    if not candidates:
+        return None
+    dials = [dial for _deploy, dial in candidates]
+    dial = current_dial if current_dial in dials else max(candidates)[1]
+    return Route(workload.pk, tuple(hosts), dial)
+
+
+def sync_all(keep=()):
+    """Make Caddy route every workload with domains (except the ids in ``keep``: a deploy is
+    switching them) and nothing else of ours. Returns proxy.sync's counts, or None when there
+    is nothing to route and TinyForge has no server block in a Caddy that answers. Raises
+    ProxyError (Caddy down while something needs routing) or EngineError."""
+    routed = [w for w in Workload.objects.only("pk", "spec").order_by("pk")
+              if domains_of(w.spec)]
+    if not routed and not settings.TINYFORGE_PUBLIC_URL:
+        try:
+            if not proxy.routes_now():
+                return None
+        except ProxyError:
+            return None  # no proxy and nothing to route: not an error
+    current = proxy.routes_now()
+    routes = []
+    for workload in routed:
+        if workload.pk in keep:
+            continue
+        now = current.get(workload.pk)
+        route = route_for(workload, current_containers(workload), now.dial if now else None)
+        if route is not None:
+            routes.append(route)
+    return proxy.sync(routes, keep=keep)
+
+
+def refresh(workload):
+    """Bring one workload's route in line with its spec and containers now (published,
+    changed or withdrawn). Best effort: a proxy or engine that does not answer is left to the
+    reconcile pass. Returns True when Caddy was updated."""
+    try:
+        if not domains_of(workload.spec):
+            return proxy.withdraw(workload.pk) if proxy.routes_now() else False
+        route = route_for(workload, current_containers(workload),
+                          proxy.current_upstream(workload.pk))
+        if route is None:
+            return proxy.withdraw(workload.pk)
+        proxy.publish(route)
+        return True
+    except (ProxyError, EngineError) as exc:
+        log.warning("route of workload %s not refreshed (%s); the reconcile pass will",
+                    workload.pk, getattr(exc, "code", exc))
+        return False
+
+
+def withdraw(workload):
+    """Remove the workload's route (before its containers go). Best effort, as ``refresh``."""
+    try:
+        return proxy.withdraw(workload.pk)
+    except ProxyError as exc:
+        log.warning("route of workload %s not withdrawn (%s); the reconcile pass will",
+                    workload.pk, exc.code)
+        return False
