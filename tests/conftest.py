@@ -114,6 +114,7 @@ def engine():
     instance = f"tinyforge.instance={settings.TINYFORGE_INSTANCE}"
     dockerlab.remove_containers(instance)
     dockerlab.remove_volumes(instance)
+    dockerlab.remove_networks(instance)
 
 
 @pytest.fixture(autouse=True)

@@ -393,3 +393,21 @@ def write_into_volume(name: str, filename: str, text: str, image: str) -> None:
     _docker("run", "--rm", "--label", TEST_LABEL, "-v", f"{name}:/v", "--entrypoint", "sh",
             image, "-c", f'printf %s "$0" > /v/{filename}', text)
 
+
+
+def build_exiting_image(tag: str, code: int, tmpdir, labels=None) -> str:
+    """Build a busybox image whose command exits with ``code`` at once (a broken release)."""
+    return _build(tag, tmpdir, [f'CMD ["sh", "-c", "exit {int(code)}"]'], {}, labels)
+
+
+def remove_networks(label_filter: str = TEST_LABEL) -> None:
+    """Remove every network matching the label filter (containers on it must be gone)."""
+    names = _docker("network", "ls", "-q", "--filter", _label_arg(label_filter)).stdout.split()
+    if names:
+        _docker("network", "rm", *names, check=False)
+
+
+def container_state(container: str) -> str:
+    """``running``, ``exited``, ... or "" when the container does not exist."""
+    proc = _docker("inspect", "--format", "{{.State.Status}}", container, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
