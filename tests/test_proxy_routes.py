@@ -149,3 +149,15 @@ def test_local_names_use_the_internal_ca_and_public_ones_acme_when_an_email_is_s
     assert policies[f"{prefix}-tls-acme"]["issuers"] == [
         {"module": "acme", "email": "ops@example.com"}]
     assert settings.TINYFORGE_INSTANCE in prefix
+
+
+def test_pushing_what_caddy_already_has_writes_nothing(caddy, upstreams, settings):
+    settings.TINYFORGE_PUBLIC_URL = "https://forge.example.test"
+    dial = upstreams("x").dial
+    routes = [proxy.Route(1, ("same.example.test",), dial)]
+    proxy.sync(routes)
+    before = caddy.log_text().count("autosaved config")
+    proxy.sync(routes)
+    proxy.publish(routes[0])
+    proxy.publish_self()
+    assert caddy.log_text().count("autosaved config") == before

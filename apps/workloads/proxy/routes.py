@@ -148,8 +148,12 @@ def ensure_server():
 
 
 def _put_route(server, rid, hosts, dial):
-    """Replace the route by @id, or append it to ``server`` when Caddy has none."""
+    """Replace the route by @id, or append it to ``server`` when Caddy has none. Nothing is
+    written when Caddy already has exactly this route: every write reloads Caddy's config,
+    which may reset a connection in flight (see docs/CODEMAPS/proxy.md)."""
     body = _route_json(rid, hosts, dial)
+    if caddy_api.get(f"/id/{rid}") == body:
+        return
     try:
         caddy_api.patch(f"/id/{rid}", body)
     except ProxyError as exc:
