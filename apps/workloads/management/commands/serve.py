@@ -29,13 +29,13 @@ class Command(BaseCommand):
         self.signals = []
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        supervisor.clear_stop()
         children = supervisor.Supervisor()
         # The proxy first: the recovery's reconcile pass pushes routes to it.
         proxy_up = embedded_proxy.ensure_caddy(children, self.stdout)
         recover_at_start(self.stdout)
         if proxy_up:
             embedded_proxy.publish_routes(self.stdout)
+        supervisor.clear_stop()
         python = sys.executable
         children.start("web", [
             python, "-m", "gunicorn", "tinyforge.wsgi:application", "--bind", options["bind"],
