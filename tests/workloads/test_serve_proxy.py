@@ -34,11 +34,14 @@ def test_serve_starts_caddy_when_nothing_answers_and_stops_it_with_the_rest(
 ):
     admin = install["env"]["TINYFORGE_PROXY_ADMIN"]
     assert not caddyproc.answers(admin), "the port was meant to be free"
+    caddy_log = install["data"] / "caddy" / "caddy.log"
+    shutdowns_before = (caddy_log.read_text().count('"msg":"shutdown complete","signal":"SIGTERM"')
+                        if caddy_log.exists() else 0)
     served = serve(served_list, install, tmp_path)
     served.wait_until_up()
     assert processes.wait_until(lambda: caddyproc.answers(admin), 20), served.text()
     caddy_pid = served.child("caddy.json")
-    assert caddy_pid, served.text()
+    assert caddy_pid in caddyproc.caddy_pids(), served.text()
     config = caddyproc.admin_config(admin)
     assert config["admin"]["listen"] == admin.removeprefix("http://")
     assert config["storage"]["root"] == str(install["data"] / "caddy")
@@ -50,8 +53,9 @@ def test_serve_starts_caddy_when_nothing_answers_and_stops_it_with_the_rest(
     assert served.proc.returncode == 0
     assert caddy_pid not in processes.live()
     assert not caddyproc.answers(admin)
-    # Caddy ended by itself on SIGTERM (its grace is shorter than serve's): nothing was killed.
-    assert "did not stop in time" not in served.text()
+    # Caddy ended by itself on SIGTERM (its grace is shorter than serve's), not by SIGKILL.
+    log = (install["data"] / "caddy" / "caddy.log").read_text()
+    assert log.count('"msg":"shutdown complete","signal":"SIGTERM"') == shutdowns_before + 1
 
 
 def test_serve_starts_no_caddy_when_one_already_answers_and_leaves_it_running(
@@ -59,12 +63,11 @@ def test_serve_starts_no_caddy_when_one_already_answers_and_leaves_it_running(
 ):
     operators = caddyproc.OwnCaddy(tmp_path / "operator-caddy")
     try:
-        before = caddyproc.caddy_pids()
         served = serve(served_list, install, tmp_path, TINYFORGE_PROXY_ADMIN=operators.admin)
         served.wait_until_up()
         assert "already answers at " + operators.admin in served.text()
-        assert served.child("caddy.json") is None
-        assert caddyproc.caddy_pids() == before
+        # (Other Caddy processes may come and go on a shared machine: look at serve's own.)
+        assert not caddyproc.caddy_pids() & processes.family(served.proc.pid)
         elapsed = served.stop_and_time(signal.SIGTERM)
         assert elapsed <= STOP_BOUND_S
         assert operators.process.poll() is None, "serve stopped a Caddy it did not start"
