@@ -21,6 +21,7 @@ bench:
 	.venv/bin/python bench/run_query.py
 	.venv/bin/python bench/run_maintenance.py
 	.venv/bin/python bench/run_capacity.py --rounds 3
+	.venv/bin/python bench/run_swap.py
 
 # Dependencies are declared in pyproject.toml; these pin them (and what they pull in) into
 # requirements.txt and requirements-dev.txt. `make requirements` keeps existing pins where they

@@ -20,6 +20,8 @@ fi
 if ! command -v msgfmt >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext
 fi
+# Caddy, the reverse proxy for domains and the public URL (installed as root, else a message).
+bash scripts/proxy.sh
 .venv/bin/python manage.py compilemessages --ignore=.venv -v 0
 .venv/bin/python manage.py migrate --noinput -v 0
 if [ "${1:-}" != "dev" ]; then

@@ -8,6 +8,8 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from tinyforge import proxy_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -181,14 +183,31 @@ TINYFORGE_HOST_PATHS = env_list("TINYFORGE_HOST_PATHS", [])
 TINYFORGE_ALLOW_HOST_ACCESS = env_bool("TINYFORGE_ALLOW_HOST_ACCESS", False)
 
 # --- Reverse proxy: Caddy, driven through its admin API (apps/workloads/proxy) ---
-TINYFORGE_PROXY_ADMIN = env_str("TINYFORGE_PROXY_ADMIN", "http://127.0.0.1:2019")
+# Checked here, so a bad value stops every command at once with a message naming it.
+TINYFORGE_PROXY_ADMIN = proxy_settings.admin_endpoint(
+    "TINYFORGE_PROXY_ADMIN", env_str("TINYFORGE_PROXY_ADMIN", "http://127.0.0.1:2019"))
 # Where Caddy serves workloads with domains (plain HTTP), and optionally with TLS.
-TINYFORGE_PROXY_HTTP = env_str("TINYFORGE_PROXY_HTTP", "127.0.0.1:8080")
-TINYFORGE_PROXY_HTTPS = env_str("TINYFORGE_PROXY_HTTPS", "")
+TINYFORGE_PROXY_HTTP = proxy_settings.listen_address(
+    "TINYFORGE_PROXY_HTTP", env_str("TINYFORGE_PROXY_HTTP", "127.0.0.1:8080"))
+TINYFORGE_PROXY_HTTPS = proxy_settings.listen_address(
+    "TINYFORGE_PROXY_HTTPS", env_str("TINYFORGE_PROXY_HTTPS", ""), required=False)
 # TinyForge's own public URL (e.g. https://tinyforge.example.test): admin and API behind Caddy.
-TINYFORGE_PUBLIC_URL = env_str("TINYFORGE_PUBLIC_URL", "")
+TINYFORGE_PUBLIC_URL, _public_host, _public_origin = proxy_settings.public_url(
+    "TINYFORGE_PUBLIC_URL", env_str("TINYFORGE_PUBLIC_URL", ""))
 # Set: public (non-local) domains get ACME certificates with this contact email.
-TINYFORGE_ACME_EMAIL = env_str("TINYFORGE_ACME_EMAIL", "")
+TINYFORGE_ACME_EMAIL = proxy_settings.acme_email(
+    "TINYFORGE_ACME_EMAIL", env_str("TINYFORGE_ACME_EMAIL", ""))
+proxy_settings.check_combination(TINYFORGE_PUBLIC_URL, TINYFORGE_PROXY_HTTPS)
+# Peers whose X-Forwarded-Proto gunicorn believes (`serve` passes --forwarded-allow-ips): the
+# proxy's address as gunicorn sees it. Caddy on this host dials from the loopback address.
+TINYFORGE_TRUSTED_PROXIES = env_list("TINYFORGE_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+if _public_host:
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, _public_host]
+    CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, _public_origin]
+# An https public URL: secure cookies, HSTS, redirect to https (see proxy_settings).
+globals().update(proxy_settings.secure_settings(
+    TINYFORGE_PUBLIC_URL,
+    env_int("TINYFORGE_HSTS_SECONDS", proxy_settings.DEFAULT_HSTS_SECONDS)))
 # How long a new container of a routed workload may take to answer before the deploy fails.
 TINYFORGE_PROXY_READY_TIMEOUT = env_float("TINYFORGE_PROXY_READY_TIMEOUT", 60)
 

@@ -110,9 +110,30 @@ class Supervisor:
     def __init__(self):
         self.children = {}  # name -> Popen
 
-    def start(self, name, argv, env=None):
-        self.children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env)
+    def start(self, name, argv, env=None, output=None):
+        """``output``: an open file for the child's stdout and stderr (default: serve's)."""
+        streams = {"stdout": output, "stderr": subprocess.STDOUT} if output else {}
+        self.children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env,
+                                               stdin=subprocess.DEVNULL if output else None,
+                                               **streams)
         return self.children[name]
+
+    def forget(self, name, stop=True):
+        """Stop supervising ``name`` (after killing its session when ``stop``): serve goes on
+        without it."""
+        child = self.children.pop(name, None)
+        if child is None:
+            return
+        if stop:
+            for pid in tree([child.pid], sessions=[child.pid]):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            child.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
 
     def exited(self):
         """(name, exit code) of the first child that has exited on its own, else None."""

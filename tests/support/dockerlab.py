@@ -303,6 +303,11 @@ def build_base_image(tag: str, tmpdir, labels=None) -> str:
     return _build(tag, tmpdir, [], {}, labels)
 
 
+def build_busybox_image(tag: str, tmpdir, dockerfile_lines, files=None, labels=None) -> str:
+    """Build a busybox image from extra Dockerfile lines and {name: text} files; its id."""
+    return _build(tag, tmpdir, list(dockerfile_lines), dict(files or {}), labels)
+
+
 def _repo_of(ref: str) -> str:
     """Strip ``:tag`` / ``@digest`` from an image reference."""
     ref = ref.split("@", 1)[0]

@@ -31,6 +31,9 @@ def make_install(data, workers=2):
         "TINYFORGE_INSTANCE": "serve-" + uuid.uuid4().hex[:8],
         "TINYFORGE_WORKERS": str(workers),
         "TINYFORGE_STATS_INTERVAL": "5",
+        # serve starts its own Caddy when none answers: on ports of this install only.
+        "TINYFORGE_PROXY_ADMIN": f"http://127.0.0.1:{dockerlab.free_port()}",
+        "TINYFORGE_PROXY_HTTP": f"127.0.0.1:{dockerlab.free_port()}",
     })
     migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

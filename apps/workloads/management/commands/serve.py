@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.workloads import supervisor
+from apps.workloads import embedded_proxy, supervisor
 
 # gunicorn finishes requests in flight for this long after SIGTERM; it must be shorter than
 # the grace below, so a slow request ends by itself rather than by SIGKILL.
@@ -16,8 +16,9 @@ WEB_GRACEFUL_TIMEOUT = 4
 
 
 class Command(BaseCommand):
-    help = ("Run the web server, the django-q2 task cluster and the stats sampler together; one "
-            "Ctrl-C or SIGTERM stops every process they started within 10 seconds.")
+    help = ("Run the web server, the django-q2 task cluster, the stats sampler and (unless one "
+            "answers already) Caddy together; one Ctrl-C or SIGTERM stops every process they "
+            "started within 10 seconds.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("TINYFORGE_BIND", "127.0.0.1:8000"))
@@ -28,9 +29,13 @@ class Command(BaseCommand):
         self.signals = []
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        recover_at_start(self.stdout)
-        supervisor.clear_stop()
         children = supervisor.Supervisor()
+        # The proxy first: the recovery's reconcile pass pushes routes to it.
+        proxy_up = embedded_proxy.ensure_caddy(children, self.stdout)
+        recover_at_start(self.stdout)
+        if proxy_up:
+            embedded_proxy.publish_routes(self.stdout)
+        supervisor.clear_stop()
         python = sys.executable
         children.start("web", [
             python, "-m", "gunicorn", "tinyforge.wsgi:application", "--bind", options["bind"],
@@ -41,6 +46,9 @@ class Command(BaseCommand):
             # Per install: the default (~/.gunicorn/gunicorn.ctl) is shared by every install on
             # the host, and each one deleted the other's when it stopped.
             "--control-socket", str(supervisor.run_dir() / "gunicorn.ctl"),
+            # X-Forwarded-Proto sets the scheme only when the proxy sent it (never for another
+            # client: Django does not read that header itself, see tinyforge.proxy_settings).
+            "--forwarded-allow-ips", ",".join(settings.TINYFORGE_TRUSTED_PROXIES),
         ])
         manage = str(settings.BASE_DIR / "manage.py")
         children.start("cluster", [python, manage, "qcluster"])
@@ -49,6 +57,9 @@ class Command(BaseCommand):
         children.start("sampler", [python, manage, "sample_stats", "--forever"])
         self.stdout.write(_("TinyForge is up at http://%(bind)s/admin/ (Ctrl-C stops it).")
                           % {"bind": options["bind"]})
+        if settings.TINYFORGE_PUBLIC_URL:
+            self.stdout.write(_("Public URL (through the proxy): %(url)s/admin/")
+                              % {"url": settings.TINYFORGE_PUBLIC_URL})
         failed = None
         while not self.signals:
             failed = children.exited()
