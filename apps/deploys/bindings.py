@@ -14,7 +14,7 @@ from apps.core.errors import Conflict, InvalidInput
 from apps.deploys.dispatch import fire_trigger
 from apps.deploys.hook_reasons import REASONS
 from apps.deploys.ledger import current_deploy
-from apps.deploys.models import HookDelivery, Trigger, WebhookDelivery
+from apps.deploys.models import HookDelivery, Status, Trigger, WebhookDelivery
 from apps.deploys.triggers import TriggerConfigError, dialects, get_trigger_kind
 from apps.deploys.triggers.dialects.base import DELETE, PING, PULL, PUSH, TAG
 from apps.workloads.references import split_reference
@@ -233,6 +233,10 @@ def _match_images(config, workloads, events):
         current = current_deploy(workload)
         if current is not None and current.pinned_ref in {event.digest for event in hits}:
             reason = "running"
+            continue
+        if workload.deploys.filter(status__in=(Status.QUEUED, Status.WAITING)).exists():
+            # Not started yet, so it will pull the tag as it is now: this push included.
+            reason = "queued"
             continue
         chosen.append(workload)
     return chosen, ("matched" if chosen else reason)

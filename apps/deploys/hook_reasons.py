@@ -11,6 +11,8 @@ REASONS = {
     "branch": _("The push is not to the trigger's branch or tag filter."),
     "image": _("No bound workload runs an image of this repository and tag."),
     "running": _("The matching workloads already run this digest."),
+    "queued": _("A deploy of the matching workloads is queued already; it pulls the image as "
+                "it is when it starts."),
     "unbound": _("No workload is bound to this trigger."),
     "replayed": _("This delivery was received already; nothing was dispatched again."),
     "signature": _("Invalid or missing signature or token."),

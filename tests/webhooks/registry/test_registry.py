@@ -83,3 +83,13 @@ def test_a_registry_notification_without_the_bearer_header_is_401(client, hook):
 def test_a_registry_notification_that_is_not_an_envelope_is_422_naming_the_field(client, hook):
     response = post(client, hook, b'{"events": {"action": "push"}}', registry_headers(SECRET))
     assert response.status_code == 422 and response.json()["detail"].startswith("body.events")
+
+
+def test_a_registry_push_while_a_deploy_of_the_workload_is_queued_adds_no_second_one(
+    client, hook
+):
+    web = hook.workloads.get(name="web")
+    Deploy.objects.create(workload=web, reason="api", source_kind="image", status=Status.QUEUED)
+    status, ids, _, reason = answer(send(client, hook, "push_manifest.json"))
+    assert (status, ids) == (202, []) and "queued already" in reason
+    assert Deploy.objects.count() == 1

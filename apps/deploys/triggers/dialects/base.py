@@ -86,7 +86,8 @@ class Dialect:
     def setup(self, trigger, hook_url):
         if hook_url and hook_url.startswith("/"):
             # A path: the sender needs the address it reaches TinyForge at in front of it.
-            public = getattr(settings, "TINYFORGE_PUBLIC_URL", "") or "<TinyForge's address>"
+            public = (getattr(settings, "TINYFORGE_PUBLIC_URL", "")
+                      or "<" + _("TinyForge's address") + ">")
             hook_url = public.rstrip("/") + hook_url
         return {"dialect": self.name, "label": str(self.label),
                 "url": hook_url or str(URL_WHERE).replace("{id}", str(trigger.pk)),
