@@ -238,7 +238,7 @@ class TriggerAdmin(admin.ModelAdmin):
             "<tr><th>{}</th><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
             "<td>{}</td></tr>"), (
             (setup["label"], setup["url"], setup["content_type"], setup["secret"],
-             format_html_join(mark_safe("<br>"), "<code>{}: {}</code>",  # noqa: S308
+             format_html_join(mark_safe("<br>"), "<code>{}: {}</code>",
                               setup["headers"].items()) or "—",
              format_html("<pre>{}</pre>", setup["snippet"]) if setup["snippet"] else
              setup["events"])
