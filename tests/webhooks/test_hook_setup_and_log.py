@@ -83,3 +83,9 @@ def test_the_admin_trigger_page_shows_the_setup_and_the_deliveries(client, admin
     assert "tf-hook-setup" in html and "Authorization: [Bearer &lt;" in html
     assert "tf-hook-log" in html and "No bound workload runs an image" in html
     assert SECRET not in html
+
+
+def test_the_admin_add_page_for_a_trigger_renders_without_a_setup_or_log(client, admin_user, db):
+    client.force_login(admin_user)
+    response = client.get("/admin/deploys/trigger/add/")
+    assert response.status_code == 200 and "tf-hook-log" not in response.content.decode()
