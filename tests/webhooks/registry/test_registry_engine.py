@@ -6,6 +6,7 @@ with the hook URL and an `Authorization: Bearer <secret>` header. Deploys run on
 cluster (not inline), so the pulls of the deploy reach the hook while it is deploying.
 """
 import json
+import time
 import uuid
 
 import pytest
@@ -67,9 +68,11 @@ def test_a_registry_push_deploys_once_and_the_deploys_own_pulls_never_redeploy(
         }])
 
         digest = publisher.publish(f"{registry.host}/{repository_path}", 1)
+        pushed = time.monotonic()
         assert processes.wait_until(
             lambda: [row[1] for row in deploys_of(install, workload_id)] == ["succeeded"], 90
         ), (deploys_of(install, workload_id), log_reasons(install), served.text()[-3000:])
+        print(f"push -> deploy succeeded: {time.monotonic() - pushed:.1f} s")
         assert deploys_of(install, workload_id)[0][2] == digest
         dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")
 
