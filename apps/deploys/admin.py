@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
@@ -16,8 +17,8 @@ from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy
-from apps.deploys.models import Backup, Deploy, Reason, Status, Trigger
-from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
+from apps.deploys.models import Backup, Deploy, HookDelivery, Reason, Status, Trigger
+from apps.deploys.triggers import TriggerConfigError, dialects, get_trigger_kind
 from apps.workloads import admin_panels
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
@@ -227,6 +228,45 @@ class TriggerAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     filter_horizontal = ("workloads",)
     actions = ["issue_new_hook_urls"]
+    readonly_fields = ("sender_setup", "recent_deliveries")
+
+    @admin.display(description=_("what to paste into the sender"))
+    def sender_setup(self, obj):
+        if not obj.pk or obj.kind != "webhook":
+            return "—"
+        rows = format_html_join("", (
+            "<tr><th>{}</th><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>"), (
+            (setup["label"], setup["url"], setup["content_type"], setup["secret"],
+             format_html_join(mark_safe("<br>"), "<code>{}: {}</code>",
+                              setup["headers"].items()) or "—",
+             format_html("<pre>{}</pre>", setup["snippet"]) if setup["snippet"] else
+             setup["events"])
+            for setup in (dialect.setup(obj, None) for dialect in dialects.DIALECTS.values())))
+        return format_html(
+            '<table class="tf-hook-setup"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("sender"), _("URL"), _("content type"), _("secret"), _("headers"),
+            _("configuration / events"), rows)
+
+    @admin.display(description=_("last deliveries"))
+    def recent_deliveries(self, obj):
+        if not obj.pk or obj.kind != "webhook":
+            return "—"
+        entries = list(obj.hook_log.all()[:HookDelivery.KEEP])
+        if not entries:
+            return _("No call received yet.")
+        rows = format_html_join("", (
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"), (
+            (date_format(localtime(entry.received_at), "SHORT_DATETIME_FORMAT"),
+             entry.dialect or "—", entry.event or "—", entry.get_outcome_display(),
+             entry.reason_text, ", ".join(f"#{pk}" for pk in entry.deploy_ids) or "—")
+            for entry in entries))
+        return format_html(
+            '<table class="tf-hook-log"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("received"), _("sender"), _("event"), _("outcome"), _("reason"), _("deploys"),
+            rows)
 
     @admin.display(description=_("hook URL"))
     def hook_url(self, obj):

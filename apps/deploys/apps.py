@@ -26,7 +26,9 @@ class DeploysConfig(AppConfig):
     def ready(self):
         from apps.deploys import hook_redaction, signals  # noqa: F401  (signals: receivers)
         from apps.deploys.admin import extend_workload_page
+        from apps.deploys.triggers import dialects
 
+        dialects.load()
         hook_redaction.install()
         extend_workload_page()
 

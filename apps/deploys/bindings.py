@@ -1,8 +1,9 @@
-"""State changes to triggers and their bindings, and the webhook receiver's decision.
+"""State changes to triggers and their bindings, and the webhook receiver's decision (the same
+for every dialect: see ``receive_webhook``).
 
 Shared by the API and the admin. Deploys themselves still start only in dispatch."""
 import hashlib
-import json
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -11,12 +12,15 @@ from django.utils.translation import gettext as _
 
 from apps.core.errors import Conflict, InvalidInput
 from apps.deploys.dispatch import fire_trigger
-from apps.deploys.models import Trigger, WebhookDelivery
-from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
+from apps.deploys.hook_reasons import REASONS
+from apps.deploys.ledger import current_deploy
+from apps.deploys.models import HookDelivery, Status, Trigger, WebhookDelivery
+from apps.deploys.triggers import TriggerConfigError, dialects, get_trigger_kind
+from apps.deploys.triggers.dialects.base import DELETE, PING, PULL, PUSH, TAG
+from apps.workloads.references import split_reference
 
 DELIVERY_MEMORY = timedelta(minutes=10)
 MAX_SECRET_LENGTH = 256
-DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gogs-Delivery", "X-Delivery-Id")
 
 
 def _clean(kind, config, name):
@@ -100,64 +104,171 @@ def unbind(trigger, workload):
     trigger.workloads.remove(workload)
 
 
-class Replayed(Conflict):
-    """The same delivery came in again within the replay window: nothing is dispatched."""
+@dataclass
+class HookAnswer:
+    """What a webhook call came to: the deploys it started (maybe none) and why."""
 
-    def __init__(self):
-        super().__init__("delivery", _(
-            "This delivery was received already within the last %(minutes)s minutes; nothing "
-            "was dispatched. Send a new delivery id or a different body."
-        ) % {"minutes": int(DELIVERY_MEMORY.total_seconds() // 60)})
+    outcome: str
+    reason: str  # a key of hook_reasons.REASONS
+    dialect: str = ""
+    event: str = ""
+    deploys: list = field(default_factory=list)
+
+    @property
+    def reason_text(self):
+        return str(REASONS[self.reason])
+
+
+class HookRefused(Exception):
+    """The call did not prove it knows the secret (401), or named no known dialect."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def receive_webhook(trigger, headers, body):
-    """Decide on one webhook call and fan out. Returns the Deploy rows (empty when the
-    filter did not match).
+    """Decide on one webhook call and fan out; the one place that decides what a call deploys,
+    whatever its dialect. Returns a HookAnswer (its ``deploys`` empty when nothing matched).
 
-    Raises PermissionError when the trigger has no secret or the signature is missing or
-    wrong, InvalidInput when the (signed) body is not a JSON object, Replayed when the delivery
-    was seen within the replay window. In each case nothing is dispatched.
+    Raises HookRefused when no dialect recognises the call, the trigger has no secret, or the
+    signature/token is wrong; InvalidInput when the authenticated body is malformed. Every call
+    is written to the trigger's delivery log (``HookDelivery``), refused ones included.
     """
-    kind = get_trigger_kind(trigger.kind)
-    kind.verify(trigger, headers, body)
-    payload = parse_payload(body)
-    if not kind.accepts(trigger, headers, payload):
-        return []
-    if _seen_before(trigger, headers, body):
-        raise Replayed()
-    return fire_trigger(trigger)
-
-
-def parse_payload(body):
-    """The JSON object a webhook sent (an empty body counts as ``{}``); InvalidInput otherwise."""
-    if not body:
-        return {}
+    dialect = dialects.detect(headers)
+    if dialect is None:
+        _record(trigger, HookDelivery.Outcome.REFUSED, "dialect")
+        raise HookRefused("dialect")
     try:
-        payload = json.loads(body)
-    except RecursionError:
-        raise InvalidInput({"body": _("The JSON is nested too deeply.")}) from None
-    except ValueError:  # also bad UTF-8 and integers too long to convert
-        raise InvalidInput({"body": _("Not valid JSON.")}) from None
-    if not isinstance(payload, dict):
-        raise InvalidInput({"body": _("Must be a JSON object.")})
-    return payload
+        dialect.authenticate(trigger.secret, headers, body)
+    except PermissionError:
+        reason = "no_secret" if not trigger.secret else "signature"
+        _record(trigger, HookDelivery.Outcome.REFUSED, reason, dialect=dialect.name)
+        raise HookRefused(reason) from None
+    try:
+        delivery = dialect.parse(headers, body)
+    except InvalidInput:
+        _record(trigger, HookDelivery.Outcome.REFUSED, "malformed", dialect=dialect.name)
+        raise
+    workloads, reason = decide(trigger, delivery)
+    if workloads and _seen_before(trigger, delivery.replay_key, body):
+        # A retry (GitLab, a registry) or a redelivery: answered 2xx, or the sender retries
+        # again (a registry forever; GitLab disables a hook that keeps failing).
+        workloads, reason = [], "replayed"
+    if not workloads:
+        _record(trigger, HookDelivery.Outcome.IGNORED, reason, delivery=delivery)
+        return HookAnswer(HookDelivery.Outcome.IGNORED, reason, delivery.dialect, delivery.event)
+    deploys = fire_trigger(trigger, workloads=workloads)
+    _record(trigger, HookDelivery.Outcome.MATCHED, "matched", delivery=delivery, deploys=deploys)
+    return HookAnswer(HookDelivery.Outcome.MATCHED, "matched", delivery.dialect, delivery.event,
+                      deploys)
 
 
-def delivery_key(headers, body):
-    """What identifies a delivery: the sender's delivery id, or else the body itself — a
-    signed body resent without an id is the same delivery."""
-    delivery = next((headers[h] for h in DELIVERY_HEADERS if headers.get(h)), None)
-    if delivery:
-        return "id:" + delivery[:190]
-    return "sha256:" + hashlib.sha256(body or b"").hexdigest()
+def decide(trigger, delivery):
+    """(workloads to deploy, reason): the bound workloads a delivery's events match.
+
+    Only pushes of branches, tags and manifests deploy. Git pushes go to every bound workload
+    when the trigger's branch/tag filter (if any) names their ref. A registry manifest push goes
+    only to the workloads whose image has that repository (and tag, when the event names one),
+    and not to one that already runs that digest: its own pull cannot start it again."""
+    deployable = [event for event in delivery.events if event.kind in (PUSH, TAG)]
+    if not deployable:
+        return [], _why_not(delivery.events)
+    workloads = list(trigger.workloads.order_by("pk"))
+    if not workloads:
+        return [], "unbound"
+    if delivery.dialect == "registry":
+        return _match_images(trigger.config, workloads, deployable)
+    if not any(ref_matches(trigger.config, event) for event in deployable):
+        return [], "branch"
+    return workloads, "matched"
 
 
-def _seen_before(trigger, headers, body):
+def _why_not(events):
+    kinds = {event.kind for event in events}
+    for kind, reason in ((DELETE, "deleted"), (PING, "ping"), (PULL, "pull")):
+        if kind in kinds:
+            return reason
+    return "event"
+
+
+def ref_matches(config, event):
+    """Whether a git event passes the trigger's filter (no filter: every push and tag)."""
+    branch, tag = config.get("branch"), config.get("tag")
+    if not branch and not tag:
+        return True
+    return bool((branch and event.branch == branch) or (tag and event.tag == tag))
+
+
+def image_of(workload):
+    """(repository path as a registry names it, tag) of an image workload, else None."""
+    image = (workload.spec or {}).get("image") if workload.kind == "image" else None
+    try:
+        ref = split_reference(image) if isinstance(image, str) else None
+    except ValueError:
+        return None
+    if ref is None:
+        return None
+    path = ref.repository
+    if ref.registry != "docker.io":
+        path = path[len(ref.registry) + 1:]
+    elif "/" not in path:
+        path = "library/" + path
+    return path, ref.tag
+
+
+def _match_images(config, workloads, events):
+    wanted_tag = config.get("tag")
+    chosen, reason = [], "image"
+    for workload in workloads:
+        image = image_of(workload)
+        if image is None:
+            continue
+        hits = [event for event in events
+                if event.repository == image[0]
+                and (not event.tag or event.tag == image[1])
+                and (not wanted_tag or event.tag == wanted_tag)]
+        if not hits:
+            continue
+        current = current_deploy(workload)
+        if current is not None and current.pinned_ref in {event.digest for event in hits}:
+            reason = "running"
+            continue
+        if workload.deploys.filter(status__in=(Status.QUEUED, Status.WAITING)).exists():
+            # Not started yet, so it will pull the tag as it is now: this push included.
+            reason = "queued"
+            continue
+        chosen.append(workload)
+    return chosen, ("matched" if chosen else reason)
+
+
+def _record(trigger, outcome, reason, *, dialect="", delivery=None, deploys=()):
+    """One line in the trigger's delivery log; only the newest KEEP lines are kept."""
+    HookDelivery.objects.create(
+        trigger=trigger, outcome=outcome, reason=reason,
+        dialect=delivery.dialect if delivery else dialect,
+        event=_printable(delivery.event, 40) if delivery else "",
+        delivery=_printable(delivery.replay_key, 100) if delivery else "",
+        deploy_ids=[deploy.pk for deploy in deploys])
+    oldest_kept = (HookDelivery.objects.filter(trigger=trigger).order_by("-id")
+                   .values_list("pk", flat=True)[HookDelivery.KEEP - 1:HookDelivery.KEEP])
+    if oldest_kept:
+        HookDelivery.objects.filter(trigger=trigger, pk__lt=oldest_kept[0]).delete()
+
+
+def _printable(text, limit):
+    return "".join(ch for ch in (text or "")[:limit] if ch.isprintable())
+
+
+def _seen_before(trigger, replay_key, body):
+    """Whether this delivery (the sender's delivery id, or else the body itself: a signed body
+    resent without an id is the same delivery) was received within DELIVERY_MEMORY."""
+    key = ("id:" + replay_key[:190]) if replay_key else (
+        "sha256:" + hashlib.sha256(body or b"").hexdigest())
     WebhookDelivery.objects.filter(received_at__lt=timezone.now() - DELIVERY_MEMORY).delete()
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(trigger=trigger,
-                                           delivery_id=delivery_key(headers, body))
+            WebhookDelivery.objects.create(trigger=trigger, delivery_id=key)
     except IntegrityError:
         return True
     return False

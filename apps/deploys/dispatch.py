@@ -367,12 +367,15 @@ def _continue_chain(deploy, workload):
                  user=deploy.requested_by)
 
 
-def fire_trigger(trigger, user=None):
-    """Fan a trigger out: one dispatch per bound workload; returns the Deploy rows."""
+def fire_trigger(trigger, user=None, workloads=None):
+    """Fan a trigger out: one dispatch per bound workload (or per one of ``workloads``, those
+    a webhook delivery matched); returns the Deploy rows."""
     reason = get_trigger_kind(trigger.kind).reason
+    if workloads is None:
+        workloads = trigger.workloads.order_by("pk")
     return [
         dispatch(workload, reason, user=user, enqueue=True, trigger=trigger)
-        for workload in trigger.workloads.order_by("pk")
+        for workload in workloads
     ]
 
 

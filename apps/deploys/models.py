@@ -95,6 +95,46 @@ class WebhookDelivery(models.Model):
                                                name="delivery_unique_per_trigger")]
 
 
+class HookDelivery(models.Model):
+    """The delivery log: what became of the last ``KEEP`` calls to a webhook trigger.
+
+    Holds no secret and nothing from the body that could carry one: the dialect, the sender's
+    event name and delivery id (headers, kept only once the call was authenticated), the
+    outcome, a reason code from ``REASONS`` and the ids of the deploys it started."""
+
+    KEEP = 20
+
+    class Outcome(models.TextChoices):
+        MATCHED = "matched", _("matched")
+        IGNORED = "ignored", _("ignored")
+        REFUSED = "refused", _("refused")
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="hook_log",
+                                verbose_name=_("trigger"))
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    dialect = models.CharField(_("dialect"), max_length=16, blank=True)
+    event = models.CharField(_("event"), max_length=40, blank=True)
+    delivery = models.CharField(_("delivery id"), max_length=100, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    reason = models.CharField(_("reason"), max_length=32)
+    deploy_ids = models.JSONField(_("deploys"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["trigger", "-id"], name="hooks_delivery_newest")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.outcome} {self.reason}"
+
+    @property
+    def reason_text(self):
+        from apps.deploys.hook_reasons import REASONS
+
+        return str(REASONS.get(self.reason, self.reason))
+
+
 class Status(models.TextChoices):
     QUEUED = "queued", _("queued")
     RUNNING = "running", _("running")

@@ -1,5 +1,6 @@
 """Trigger endpoints: CRUD, workload bindings and the webhook receiver. Thin."""
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from django.conf import settings
@@ -24,8 +25,8 @@ from apps.core.schemas import (
     StrictSchema,
 )
 from apps.deploys import bindings
-from apps.deploys.models import Trigger
-from apps.deploys.triggers import TRIGGERS
+from apps.deploys.models import HookDelivery, Trigger
+from apps.deploys.triggers import TRIGGERS, dialects
 from apps.workloads.models import Workload
 
 log = logging.getLogger("tinyforge.triggers")
@@ -56,6 +57,32 @@ class BindIn(StrictSchema):
     trigger: TriggerIn | None = None
 
 
+class SenderSetupOut(Schema):
+    dialect: str
+    label: str
+    url: str
+    content_type: str
+    secret: str = Field(description="Where the secret was shown (it is write-only).")
+    headers: dict[str, str]
+    snippet: str = Field(description="Configuration to paste (registries: config.yml).")
+    events: str
+
+
+class DeliveryOut(Schema):
+    received_at: datetime
+    dialect: str
+    event: str
+    delivery: str
+    outcome: str
+    reason: str
+    reason_text: str
+    deploy_ids: list[int]
+
+
+def sender_setup(trigger, hook_url=None):
+    return [dialect.setup(trigger, hook_url) for dialect in dialects.DIALECTS.values()]
+
+
 def _is_staff(context):
     request = (context or {}).get("request")
     user = getattr(request, "auth", None) if request is not None else None
@@ -73,6 +100,23 @@ class TriggerOut(Schema):
         None, description="Only in the staff response that issued the hook token (create, "
                           "new-hook-url); only its SHA-256 is stored, so it is never shown again.")
     workload_ids: list[int]
+    senders: list[SenderSetupOut] = Field(
+        [], description="Per sender dialect (webhooks only): what to paste into its settings.")
+    deliveries: list[DeliveryOut] = Field(
+        [], description="The last 20 calls to the hook (webhooks only), newest first: outcome "
+                        "and reason, no secret and no body content.")
+
+    @staticmethod
+    def resolve_senders(obj, context):
+        if obj.kind != "webhook":
+            return []
+        return sender_setup(obj, TriggerOut.resolve_hook_url(obj, context))
+
+    @staticmethod
+    def resolve_deliveries(obj):
+        if obj.kind != "webhook":
+            return []
+        return list(obj.hook_log.all())[:HookDelivery.KEEP]  # reads the prefetch when there is one
 
     @staticmethod
     def resolve_has_secret(obj):
@@ -108,13 +152,19 @@ class TriggerIssuedOut(TriggerOut):
 
 
 class HookOut(Schema):
-    deploy_ids: list[int]
+    deploy_ids: list[int] = Field(description="The deploys this call started; empty when it "
+                                              "matched nothing (see reason).")
+    outcome: str = Field(description="matched or ignored")
+    reason: str = Field(description="Why, in words.")
+    dialect: str
+    event: str
 
 
 def with_workload_ids(queryset):
     """Triggers with their bound workload ids fetched in one query for the whole list."""
     return queryset.prefetch_related(
-        Prefetch("workloads", queryset=Workload.objects.order_by().only("pk")))
+        Prefetch("workloads", queryset=Workload.objects.order_by().only("pk")),
+        Prefetch("hook_log", queryset=HookDelivery.objects.order_by("-id")))
 
 
 @router.get("/triggers", response={200: list[TriggerOut], **READ_ERRORS})
@@ -134,7 +184,7 @@ def create_trigger(request, payload: TriggerIn):
 
 @router.get("/triggers/{trigger_id}", response={200: TriggerOut, **READ_ERRORS})
 def get_trigger(request, trigger_id: PathId):
-    return get_object_or_404(Trigger, pk=trigger_id)
+    return get_object_or_404(with_workload_ids(Trigger.objects.all()), pk=trigger_id)
 
 
 @router.patch("/triggers/{trigger_id}", auth=STAFF, response={200: TriggerOut, **WRITE_ERRORS})
@@ -199,9 +249,11 @@ HOOK_ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: 
 
 @router.post("/hooks/{token}", auth=None, response={202: HookOut, **HOOK_ERRORS})
 def receive_hook(request, token: str):
-    """Fire a webhook trigger. The body must be signed (X-Hub-Signature-256, HMAC-SHA256 with the
-    trigger's secret) and be a JSON object; a delivery seen within 10 minutes (same delivery id,
-    or the same body when no id is sent) is refused with 409."""
+    """Fire a webhook trigger. Speaks GitHub (X-Hub-Signature-256; JSON or form-encoded),
+    Gitea/Forgejo (X-Gitea-Signature), GitLab (X-Gitlab-Token) and Docker registry notifications
+    (Authorization: Bearer <secret>). A call that matches nothing, a ping, a deletion or a retry
+    of a delivery already received answers 202 with no deploys and the reason; a bad signature
+    is 401, a malformed body 422."""
     trigger = Trigger.find_hook(token) if len(token) <= MAX_TOKEN_LENGTH else None
     if trigger is None:
         raise Http404
@@ -211,9 +263,15 @@ def receive_hook(request, token: str):
         raise HttpError(413, _("body: larger than %(max)s bytes.")
                         % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}) from None
     try:
-        deploys = bindings.receive_webhook(trigger, request.headers, body)
-    except PermissionError:
-        if trigger.needs_secret:
+        answer = bindings.receive_webhook(trigger, request.headers, body)
+    except bindings.HookRefused as refused:
+        if refused.reason == "no_secret":
             log.warning("webhook trigger %s has no secret: call refused", trigger.pk)
+        if refused.reason == "dialect":
+            raise HttpError(401, _("headers: unknown sender; sign the call the GitHub, "
+                                   "Gitea/Forgejo or GitLab way, or send a registry "
+                                   "notification with its bearer header.")) from None
         raise HttpError(401, _("Invalid or missing signature.")) from None
-    return Reply(202, {"deploy_ids": [deploy.pk for deploy in deploys]})
+    return Reply(202, {"deploy_ids": [deploy.pk for deploy in answer.deploys],
+                       "outcome": answer.outcome, "reason": answer.reason_text,
+                       "dialect": answer.dialect, "event": answer.event})

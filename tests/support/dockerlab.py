@@ -123,6 +123,7 @@ class Registry:
         self.log_path = None
         self.user = None
         self.password = None
+        self.notifications = None
 
     @property
     def host(self) -> str:
@@ -134,9 +135,20 @@ class Registry:
         """Base URL, e.g. ``http://127.0.0.1:PORT``."""
         return f"http://{self.host}"
 
-    def start(self, tmpdir, htpasswd_user=None, htpasswd_password=None) -> Registry:
-        """Write config (and htpasswd when a user is given), launch, wait until /v2/ answers."""
-        self.port = free_port()
+    def start(self, tmpdir, htpasswd_user=None, htpasswd_password=None,
+              notifications=None) -> Registry:
+        """Write config (and htpasswd when a user is given), launch, wait until /v2/ answers.
+
+        ``notifications``: the ``notifications.endpoints`` list of the registry's config
+        (dicts with name, url, headers, timeout, threshold, backoff...), sent as it is."""
+        return self.start_on(free_port(), tmpdir, htpasswd_user, htpasswd_password,
+                             notifications)
+
+    def start_on(self, port, tmpdir, htpasswd_user=None, htpasswd_password=None,
+                 notifications=None) -> Registry:
+        """``start`` on a given port (e.g. one already written into a workload's image)."""
+        self.notifications = notifications
+        self.port = port
         self.root = Path(tempfile.mkdtemp(prefix=f"registry-{self.port}-", dir=tmpdir))
         self.log_path = self.root / "registry.log"
         auth = None
@@ -189,6 +201,9 @@ class Registry:
                 "    realm: tinyforge-test",
                 f"    path: {json.dumps(str(htpasswd_path))}",
             ]
+        if self.notifications:
+            # YAML is a superset of JSON: the endpoints go in as written.
+            lines.append("notifications: " + json.dumps({"endpoints": self.notifications}))
         path = self.root / "config.yml"
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -22,11 +22,10 @@ class TriggerKind:
       trigger and its bindings by ``apps.deploys.triggers.sync_schedule``.
     - ``should_fire(trigger) -> bool``: asked each time the schedule runs; may update
       ``trigger.state`` (saved by the caller). Raises nothing: a failed poll is False.
-    - ``verify(trigger, headers, body)``: for pushed calls (webhooks), raises ``PermissionError``
-      when the call is not authentic. Runs before the body is even parsed.
-    - ``accepts(trigger, headers, payload) -> bool``: for verified pushed calls, whether this
-      delivery should fan out. ``payload`` is the parsed JSON object (a dict, whatever its
-      contents: it comes from outside, so every value may have any JSON type). Raises nothing.
+
+    Pushed calls (webhooks) are not a kind's business: the sender's dialect
+    (``apps.deploys.triggers.dialects``) authenticates and parses them, and
+    ``apps.deploys.bindings.receive_webhook`` decides what deploys.
     """
 
     kind = ""
@@ -44,10 +43,4 @@ class TriggerKind:
         return None
 
     def should_fire(self, trigger):
-        return False
-
-    def verify(self, trigger, headers, body):
-        raise PermissionError("this trigger does not accept calls")
-
-    def accepts(self, trigger, headers, payload):
         return False
