@@ -20,6 +20,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core import notices
 from apps.core.crypto import mask
 from apps.deploys import recovery
 from apps.deploys.backups import backup_before_deploy
@@ -363,6 +364,16 @@ def _finish(deploy, write, code, raw_error, detail=None):
         error_detail=safe_detail(detail) if code else {},
     )
     prune_ledger(workload)
+    if code:
+        announce(notices.deploy_failed, workload_id=workload.pk, workload=workload.name,
+                  deploy_id=deploy.pk, code=code, reason=deploy.reason)
+
+
+def announce(signal, **facts):
+    """Tell the notification channels (codes and ids only); their failure is never ours."""
+    for receiver, result in signal.send_robust(sender=Deploy, **facts):
+        if isinstance(result, Exception):
+            log.warning("notification receiver %s failed: %s", receiver, type(result).__name__)
 
 
 def acquire_lock(deploy, wait=None):

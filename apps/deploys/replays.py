@@ -6,9 +6,10 @@ import json
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from apps.core import notices
 from apps.core.errors import Conflict
 from apps.deploys.backups import BackupError, restore_backup
-from apps.deploys.dispatch import dispatch
+from apps.deploys.dispatch import announce, dispatch
 from apps.deploys.ledger import current_deploy, previous_target, record_availability
 from apps.deploys.models import Backup, Reason, Status
 from apps.workloads.events import record_event
@@ -115,7 +116,11 @@ def watch_and_roll_back(deploy):
     try:
         # Enqueued: should another deploy hold the lock, the rollback waits parked, not here
         # in a worker (the cluster runs it inline in tests).
-        return rollback(deploy.workload, enqueue=True, restore_config=True)
+        back = rollback(deploy.workload, enqueue=True, restore_config=True)
     except Conflict as exc:
         record_event(deploy.workload, "unhealthy", exc.message)
         return None
+    announce(notices.auto_rolled_back, workload_id=deploy.workload_id,
+              workload=deploy.workload.name, deploy_id=deploy.pk, rollback_id=back.pk,
+              status=back.status)
+    return back
