@@ -102,14 +102,15 @@ class DeployLog:
         self.progress = progress
         self.secrets = known_secret_values()
 
-    def __call__(self, line):
+    def __call__(self, line, echo=True):
+        """``echo=False``: stored only; the outcome line, which a command words itself."""
         line = mask(str(line), self.secrets)
         Deploy.objects.filter(pk=self.deploy.pk).update(log=Case(
             When(log="", then=Value(line)),
             default=Concat(F("log"), Value("\n" + line)),
             output_field=TextField(),
         ))
-        if self.progress:
+        if self.progress and echo:
             self.progress(line)
 
 
@@ -348,7 +349,8 @@ def _refresh_index(workload, source, write):
 def _finish(deploy, write, code, raw_error, detail=None):
     workload = deploy.workload
     if code:
-        write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error})
+        write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error},
+              echo=False)
         log.warning("deploy %s of %s failed (%s): %s", deploy.pk, workload.name, code,
                     mask(raw_error, write.secrets))
         status = Status.FAILED
@@ -357,7 +359,7 @@ def _finish(deploy, write, code, raw_error, detail=None):
         })
     else:
         status = Status.SUCCEEDED
-        write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
+        write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk}, echo=False)
         record_event(workload, "deployed", _("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
     Deploy.objects.filter(pk=deploy.pk).update(
         status=status, error_code=code or "", finished_at=timezone.now(),

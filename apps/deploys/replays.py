@@ -17,17 +17,21 @@ from apps.workloads.models import EnvVar
 
 
 def rollback(workload, *, target=None, restore_config=False, with_data=False, user=None,
-             enqueue=True):
+             enqueue=True, progress=None):
     """Replay ``target`` (a Deploy; default: the previous successful entry) on ``workload``.
 
+    ``progress`` (a callable taking one line) sees the rollback's log as it runs inline.
     ``with_data`` also restores the volume backup taken before the deploy being rolled back
     (so it runs inline). Raises Conflict for an entry of another workload, a failed entry, no
     earlier entry, an artifact that is gone and cannot be pulled again, or (with data) no
     backup to restore.
     """
     backup = _backup_to_restore(workload) if with_data else None
-    deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data)
+    deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data,
+                       progress)
     if backup is not None and deploy.status == Status.SUCCEEDED:
+        if progress:
+            progress(_("Restoring the volumes from backup #%(id)s.") % {"id": backup.pk})
         try:
             restore_backup(backup)
         except BackupError as exc:
@@ -47,7 +51,7 @@ def _backup_to_restore(workload):
     return backup
 
 
-def _rollback(workload, target, restore_config, user, enqueue):
+def _rollback(workload, target, restore_config, user, enqueue, progress=None):
     target = target or previous_target(workload)
     if target is None:
         raise Conflict("deploy_id", _("There is no earlier successful deploy to roll back to."))
@@ -62,7 +66,8 @@ def _rollback(workload, target, restore_config, user, enqueue):
                                       "pulled again.") % {"id": target.pk})
     if restore_config:
         restore_snapshot(workload, target)
-    return dispatch(workload, Reason.ROLLBACK, user=user, enqueue=enqueue, rollback_of=target)
+    return dispatch(workload, Reason.ROLLBACK, user=user, enqueue=enqueue, rollback_of=target,
+                    progress=progress)
 
 
 def restore_snapshot(workload, deploy):
