@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import Conflict, InvalidInput
 from apps.deploys.dispatch import fire_trigger
@@ -47,8 +48,10 @@ def clean_secret(kind, value, *, creating):
     if not value.strip():
         raise InvalidInput({"secret": _("A webhook needs a secret; it cannot be emptied.")})
     if len(value) > MAX_SECRET_LENGTH or not value.isprintable():
-        raise InvalidInput({"secret": _("Give at most %(max)s printable characters.")
-                                      % {"max": MAX_SECRET_LENGTH}})
+        raise InvalidInput({"secret": ngettext(
+            "Give at most %(max)s printable character.",
+            "Give at most %(max)s printable characters.", MAX_SECRET_LENGTH)
+            % {"max": MAX_SECRET_LENGTH}})
     return value
 
 
@@ -104,10 +107,13 @@ class Replayed(Conflict):
     """The same delivery came in again within the replay window: nothing is dispatched."""
 
     def __init__(self):
-        super().__init__("delivery", _(
+        minutes = int(DELIVERY_MEMORY.total_seconds() // 60)
+        super().__init__("delivery", ngettext(
+            "This delivery was received already within the last %(minutes)s minute; nothing "
+            "was dispatched. Send a new delivery id or a different body.",
             "This delivery was received already within the last %(minutes)s minutes; nothing "
-            "was dispatched. Send a new delivery id or a different body."
-        ) % {"minutes": int(DELIVERY_MEMORY.total_seconds() // 60)})
+            "was dispatched. Send a new delivery id or a different body.", minutes,
+        ) % {"minutes": minutes})
 
 
 def receive_webhook(trigger, headers, body):

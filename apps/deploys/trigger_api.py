@@ -8,7 +8,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from ninja import Field, Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
@@ -244,8 +244,10 @@ def receive_hook(request, token: str):
     try:
         body = request.body
     except RequestDataTooBig:
-        raise HttpError(413, _("body: larger than %(max)s bytes.")
-                        % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}) from None
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise HttpError(413, ngettext("body: larger than %(max)s byte.",
+                                      "body: larger than %(max)s bytes.", limit)
+                        % {"max": limit}) from None
     try:
         deploys = bindings.receive_webhook(trigger, request.headers, body)
     except PermissionError:
