@@ -195,3 +195,19 @@ def test_no_message_fakes_a_plural_with_parentheses():
             if re.search(r"""_\(\s*["'][^"']*[a-z]\(s\)""", line):
                 fakes.append(f"{path.relative_to(root)}:{number}")
     assert fakes == []
+
+
+def test_the_history_command_shows_statuses_and_reasons_in_the_active_language(fleet):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import translation
+
+    Deploy.objects.create(workload=fleet, reason="manual", status="succeeded",
+                          source_kind="image", pinned_ref="x@sha256:" + "ab" * 32)
+    out = StringIO()
+    with translation.override("ru"):
+        call_command("history", fleet.name, stdout=out)
+    lines = out.getvalue().splitlines()[1:]
+    assert "успешно" in lines[0] and "вручную" in lines[0]
+    assert not [line for line in lines if re.search(r"\b(succeeded|failed|manual)\b", line)]
