@@ -14,7 +14,8 @@ WRITE_ONLY = ("url", "secret")
 
 class ChannelForm(forms.ModelForm):
     """The URL and secret are never sent back to the browser: left blank, they keep their
-    stored value; "clear" empties them."""
+    stored value (``clean`` puts it back before the instance is built); "clear" empties the
+    secret."""
 
     url = forms.CharField(label=gettext_lazy("webhook URL"), required=False,
                           widget=forms.PasswordInput(render_value=False,
@@ -54,11 +55,6 @@ class ChannelForm(forms.ModelForm):
                 for field_name, message in exc.errors.items():
                     self.add_error(field_name if field_name in self.fields else None, message)
         return cleaned
-
-    def _post_clean(self):
-        super()._post_clean()
-        for name in WRITE_ONLY:
-            setattr(self.instance, name, self.cleaned_data.get(name, "") or "")
 
 
 @admin.register(Channel)

@@ -41,7 +41,7 @@ class Notice:
             facts["rollback_id"] = self.rollback_id
         if self.code:
             facts["code"] = self.code
-        return facts
+        return {**facts, **self.extra}
 
     def as_dict(self):
         return asdict(self)

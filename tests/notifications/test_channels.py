@@ -163,3 +163,16 @@ def test_a_version_that_sickens_after_going_live_is_rolled_back_and_announced(
     assert workload.name in body["content"]
     channel.refresh_from_db()
     assert channel.last_ok is True
+
+
+def test_a_host_down_signal_reaches_only_the_channels_that_want_it(receiver):
+    from apps.core import notices
+
+    webhook_channel(receiver)
+    webhook_channel(receiver, on_host_down=False)
+    notices.host_down.send_robust(sender=None, host="unix:///var/run/docker.sock",
+                                  code="engine_down")
+    assert len(receiver.deliveries) == 1  # the cluster runs tasks inline in tests
+    body = receiver.deliveries[0].json
+    assert body["event"] == "host_down" and body["host"] == "unix:///var/run/docker.sock"
+    assert "engine_down" in body["text"] and receiver.deliveries[0].signature_ok
