@@ -4,7 +4,9 @@ in CI.
 
 - only the engine package (apps/workloads/engine/) imports ``docker``;
 - source plugins (apps/workloads/sources/) import no models and nothing of ``django.db``;
-- ``apps.workloads`` imports no other app.
+- ``apps.workloads`` imports no other app;
+- nothing imports ``apps.notifications`` (it receives ``apps.core.notices`` signals), and it and
+  ``apps.metrics`` ignore each other.
 
 It also checks the failure vocabulary: every code raised or recorded anywhere is in
 ``engine.CODES``, and the ledger has words for exactly those codes.
@@ -99,6 +101,18 @@ def test_core_imports_no_app():
         return within(name, "apps") and name != "apps" and not within(name, "apps.core")
 
     assert violations(modules(APPS / "core"), forbidden) == {}
+
+
+def test_no_app_imports_notifications_it_listens_to_core_signals():
+    outside = [path for path in modules() if APPS / "notifications" not in path.parents]
+    assert violations(outside, lambda name: within(name, "apps.notifications")) == {}
+
+
+def test_notifications_and_metrics_do_not_import_each_other():
+    assert violations(modules(APPS / "notifications"),
+                      lambda name: within(name, "apps.metrics")) == {}
+    assert violations(modules(APPS / "metrics"),
+                      lambda name: within(name, "apps.notifications")) == {}
 
 
 def test_every_pending_exception_names_a_file_that_still_exists():

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "apps.workloads",
     "apps.deploys",
     "apps.metrics",
+    "apps.notifications",
 ]
 
 # The model behind API bearer tokens, named like AUTH_USER_MODEL so apps.core imports no app.
@@ -174,6 +175,17 @@ TINYFORGE_BACKUP_DIR = Path(env_str("TINYFORGE_BACKUP_DIR", str(DATA_DIR / "back
 TINYFORGE_BACKUPS_KEEP = max(1, env_int("TINYFORGE_BACKUPS_KEEP", 5))
 # After a deploy goes live, how long an auto-rollback workload is watched for health.
 TINYFORGE_HEALTH_GRACE = env_int("TINYFORGE_HEALTH_GRACE", 60)
+
+# --- Notifications (apps.notifications): channels live in the admin; mail uses Django's own
+# settings, read here from the environment.
+TINYFORGE_NOTIFY_TIMEOUT = env_float("TINYFORGE_NOTIFY_TIMEOUT", 5.0)
+EMAIL_HOST = env_str("TINYFORGE_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("TINYFORGE_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("TINYFORGE_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("TINYFORGE_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("TINYFORGE_EMAIL_TLS", False)
+EMAIL_TIMEOUT = env_int("TINYFORGE_EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("TINYFORGE_EMAIL_FROM", "tinyforge@localhost")
 
 # --- Host access policy (apps/workloads/host_access.py) ---
 # Host directories any staff user may bind-mount from (comma-separated absolute paths).

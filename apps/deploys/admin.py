@@ -6,12 +6,13 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.admin_titles import TitledAdmin
 from apps.core.errors import Conflict, InvalidInput
 from apps.deploys import bindings, replays
 from apps.deploys.backups import BackupError, restore_backup
@@ -22,13 +23,31 @@ from apps.deploys.triggers import TriggerConfigError, dialects, get_trigger_kind
 from apps.workloads import admin_panels
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
+from apps.workloads.kinds import kind_choices
+
+
+class SourceKindFilter(admin.SimpleListFilter):
+    """Source kinds by their label (the ledger stores the code)."""
+
+    title = _("source kind")
+    parameter_name = "source_kind"
+
+    def lookups(self, request, model_admin):
+        return kind_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(source_kind=self.value()) if self.value() else queryset
 
 
 @admin.register(Deploy)
-class DeployAdmin(admin.ModelAdmin):
+class DeployAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "view_changelist": _("Select deploy to view"),
+        "view": _("View deploy"),
+    }
     list_display = ("id", "workload", "status", "reason", "short_ref", "requested_by",
                     "created_at", "error_code", "failure")
-    list_filter = ("status", "reason", "source_kind")
+    list_filter = ("status", "reason", SourceKindFilter)
     search_fields = ("workload__name", "pinned_ref")
     list_select_related = ("workload", "requested_by")
     exclude = ("env_snapshot",)
@@ -156,7 +175,10 @@ class DeployHistoryPanel:
 
     @admin.display(description=_("duration"))
     def duration_s(self, obj):
-        return f"{obj.duration:.1f} s" if obj.duration is not None else "—"
+        if obj.duration is None:
+            return "—"
+        # The number in the active language (decimal comma in ru), the unit translated.
+        return _("%(seconds)s s") % {"seconds": number_format(obj.duration, 1)}
 
     @admin.display(description=_("rollback"))
     def rollback(self, obj):
@@ -169,7 +191,14 @@ class DeployHistoryPanel:
 
 
 @admin.register(Backup)
-class BackupAdmin(admin.ModelAdmin):
+class BackupAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "changelist": _("Select backup to change"),
+        "view_changelist": _("Select backup to view"),
+        "add": _("Add backup"),
+        "change": _("Change backup"),
+        "view": _("View backup"),
+    }
     list_display = ("id", "workload", "deploy", "status", "size", "created_at", "reason")
     list_filter = ("status",)
     list_select_related = ("workload", "deploy", "deploy__workload")
@@ -222,7 +251,14 @@ class TriggerForm(forms.ModelForm):
 
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "changelist": _("Select trigger to change"),
+        "view_changelist": _("Select trigger to view"),
+        "add": _("Add trigger"),
+        "change": _("Change trigger"),
+        "view": _("View trigger"),
+    }
     form = TriggerForm
     list_display = ("name", "kind", "hook_url", "secret_state", "bound")
     list_filter = ("kind",)

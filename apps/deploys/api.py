@@ -2,6 +2,7 @@
 from typing import Annotated
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy
 from ninja import Query, Router, Schema
 from ninja import Status as Reply
 from ninja.pagination import PageNumberPagination, paginate
@@ -29,21 +30,32 @@ class BoundedPages(PageNumberPagination):
 
 
 @router.post("/workloads/{workload_id}/deploy", auth=STAFF,
-             response={202: DeployOut, **WRITE_ERRORS})
+             response={202: DeployOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Deploy a workload"),
+    description=gettext_lazy(
+        "Queues a deploy of the workload's current spec and returns the ledger entry at "
+        "once (202); poll the deploy for its outcome. Staff only."))
 def deploy_workload(request, workload_id: PathId):
     user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
     return Reply(202, dispatch(workload, Reason.API, user=user, enqueue=True))
 
 
-@router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **READ_ERRORS})
+@router.get("/deploys/{deploy_id}", response={200: DeployDetailOut, **READ_ERRORS},
+    summary=gettext_lazy("Get a deploy"),
+    description=gettext_lazy(
+        "One ledger entry with its log, outcome, pinned artifact and pre-deploy backup."))
 def get_deploy(request, deploy_id: PathId):
     return get_object_or_404(
         Deploy.objects.select_related("requested_by").prefetch_related("backups"), pk=deploy_id)
 
 
 @router.post("/workloads/{workload_id}/promote-from", auth=STAFF,
-             response={202: DeployOut, **WRITE_ERRORS})
+             response={202: DeployOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Promote from another workload"),
+    description=gettext_lazy(
+        "Deploys exactly the artifact the source workload runs now (no rebuild, no new "
+        "pull of a moved tag). Staff only."))
 def promote_from(request, workload_id: PathId, payload: PromoteIn):
     user = require_staff(request)
     target = get_object_or_404(Workload, pk=workload_id)
@@ -52,7 +64,11 @@ def promote_from(request, workload_id: PathId, payload: PromoteIn):
 
 
 @router.post("/workloads/{workload_id}/rollback", auth=STAFF,
-             response={202: DeployOut, **WRITE_ERRORS})
+             response={202: DeployOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Roll back a workload"),
+    description=gettext_lazy(
+        "Runs an earlier successful deploy's artifact again (default: the previous one), "
+        "optionally with its config and the volume backup. Staff only."))
 def rollback(request, workload_id: PathId, payload: RollbackIn = None):
     user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -63,7 +79,10 @@ def rollback(request, workload_id: PathId, payload: RollbackIn = None):
                                        with_data=payload.with_data))
 
 
-@router.get("/workloads/{workload_id}/deploys", response={200: list[DeployOut], **READ_ERRORS})
+@router.get("/workloads/{workload_id}/deploys", response={200: list[DeployOut], **READ_ERRORS},
+    summary=gettext_lazy("List a workload's deploys"),
+    description=gettext_lazy(
+        "The workload's ledger, newest first, in pages."))
 @paginate(BoundedPages, page_size=20)
 def workload_deploys(request, workload_id: PathId):
     workload = get_object_or_404(Workload, pk=workload_id)

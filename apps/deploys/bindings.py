@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import Conflict, InvalidInput
 from apps.deploys.dispatch import fire_trigger
@@ -51,8 +52,10 @@ def clean_secret(kind, value, *, creating):
     if not value.strip():
         raise InvalidInput({"secret": _("A webhook needs a secret; it cannot be emptied.")})
     if len(value) > MAX_SECRET_LENGTH or not value.isprintable():
-        raise InvalidInput({"secret": _("Give at most %(max)s printable characters.")
-                                      % {"max": MAX_SECRET_LENGTH}})
+        raise InvalidInput({"secret": ngettext(
+            "Give at most %(max)s printable character.",
+            "Give at most %(max)s printable characters.", MAX_SECRET_LENGTH)
+            % {"max": MAX_SECRET_LENGTH}})
     return value
 
 

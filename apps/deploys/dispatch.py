@@ -20,6 +20,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core import notices
 from apps.core.crypto import mask
 from apps.deploys import recovery
 from apps.deploys.backups import backup_before_deploy
@@ -101,14 +102,15 @@ class DeployLog:
         self.progress = progress
         self.secrets = known_secret_values()
 
-    def __call__(self, line):
+    def __call__(self, line, echo=True):
+        """``echo=False``: stored only; the outcome line, which a command words itself."""
         line = mask(str(line), self.secrets)
         Deploy.objects.filter(pk=self.deploy.pk).update(log=Case(
             When(log="", then=Value(line)),
             default=Concat(F("log"), Value("\n" + line)),
             output_field=TextField(),
         ))
-        if self.progress:
+        if self.progress and echo:
             self.progress(line)
 
 
@@ -391,7 +393,8 @@ def _refresh_index(workload, source, write):
 def _finish(deploy, write, code, raw_error, detail=None):
     workload = deploy.workload
     if code:
-        write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error})
+        write(_("Deploy failed (%(code)s): %(error)s") % {"code": code, "error": raw_error},
+              echo=False)
         log.warning("deploy %s of %s failed (%s): %s", deploy.pk, workload.name, code,
                     mask(raw_error, write.secrets))
         status = Status.FAILED
@@ -400,13 +403,23 @@ def _finish(deploy, write, code, raw_error, detail=None):
         })
     else:
         status = Status.SUCCEEDED
-        write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
+        write(_("Deploy #%(id)s succeeded.") % {"id": deploy.pk}, echo=False)
         record_event(workload, "deployed", _("Deploy #%(id)s succeeded.") % {"id": deploy.pk})
     Deploy.objects.filter(pk=deploy.pk).update(
         status=status, error_code=code or "", finished_at=timezone.now(),
         error_detail=safe_detail(detail) if code else {},
     )
     prune_ledger(workload)
+    if code:
+        announce(notices.deploy_failed, workload_id=workload.pk, workload=workload.name,
+                  deploy_id=deploy.pk, code=code, reason=deploy.reason)
+
+
+def announce(signal, **facts):
+    """Tell the notification channels (codes and ids only); their failure is never ours."""
+    for receiver, result in signal.send_robust(sender=Deploy, **facts):
+        if isinstance(result, Exception):
+            log.warning("notification receiver %s failed: %s", receiver, type(result).__name__)
 
 
 def acquire_lock(deploy, wait=None):

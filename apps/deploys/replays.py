@@ -6,9 +6,10 @@ import json
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from apps.core import notices
 from apps.core.errors import Conflict
 from apps.deploys.backups import BackupError, restore_backup
-from apps.deploys.dispatch import dispatch
+from apps.deploys.dispatch import announce, dispatch
 from apps.deploys.ledger import current_deploy, previous_target, record_availability
 from apps.deploys.models import Backup, Reason, Status
 from apps.workloads.events import record_event
@@ -16,17 +17,21 @@ from apps.workloads.models import EnvVar
 
 
 def rollback(workload, *, target=None, restore_config=False, with_data=False, user=None,
-             enqueue=True):
+             enqueue=True, progress=None):
     """Replay ``target`` (a Deploy; default: the previous successful entry) on ``workload``.
 
+    ``progress`` (a callable taking one line) sees the rollback's log as it runs inline.
     ``with_data`` also restores the volume backup taken before the deploy being rolled back
     (so it runs inline). Raises Conflict for an entry of another workload, a failed entry, no
     earlier entry, an artifact that is gone and cannot be pulled again, or (with data) no
     backup to restore.
     """
     backup = _backup_to_restore(workload) if with_data else None
-    deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data)
+    deploy = _rollback(workload, target, restore_config, user, enqueue and not with_data,
+                       progress)
     if backup is not None and deploy.status == Status.SUCCEEDED:
+        if progress:
+            progress(_("Restoring the volumes from backup #%(id)s.") % {"id": backup.pk})
         try:
             restore_backup(backup)
         except BackupError as exc:
@@ -46,7 +51,7 @@ def _backup_to_restore(workload):
     return backup
 
 
-def _rollback(workload, target, restore_config, user, enqueue):
+def _rollback(workload, target, restore_config, user, enqueue, progress=None):
     target = target or previous_target(workload)
     if target is None:
         raise Conflict("deploy_id", _("There is no earlier successful deploy to roll back to."))
@@ -61,7 +66,8 @@ def _rollback(workload, target, restore_config, user, enqueue):
                                       "pulled again.") % {"id": target.pk})
     if restore_config:
         restore_snapshot(workload, target)
-    return dispatch(workload, Reason.ROLLBACK, user=user, enqueue=enqueue, rollback_of=target)
+    return dispatch(workload, Reason.ROLLBACK, user=user, enqueue=enqueue, rollback_of=target,
+                    progress=progress)
 
 
 def restore_snapshot(workload, deploy):
@@ -115,7 +121,11 @@ def watch_and_roll_back(deploy):
     try:
         # Enqueued: should another deploy hold the lock, the rollback waits parked, not here
         # in a worker (the cluster runs it inline in tests).
-        return rollback(deploy.workload, enqueue=True, restore_config=True)
+        back = rollback(deploy.workload, enqueue=True, restore_config=True)
     except Conflict as exc:
         record_event(deploy.workload, "unhealthy", exc.message)
         return None
+    announce(notices.auto_rolled_back, workload_id=deploy.workload_id,
+              workload=deploy.workload.name, deploy_id=deploy.pk, rollback_id=back.pk,
+              status=back.status)
+    return back

@@ -9,6 +9,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from ninja import Field, Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
@@ -167,7 +168,10 @@ def with_workload_ids(queryset):
         Prefetch("hook_log", queryset=HookDelivery.objects.order_by("-id")))
 
 
-@router.get("/triggers", response={200: list[TriggerOut], **READ_ERRORS})
+@router.get("/triggers", response={200: list[TriggerOut], **READ_ERRORS},
+    summary=gettext_lazy("List triggers"),
+    description=gettext_lazy(
+        "Every trigger, optionally of one kind, with the workloads bound to it."))
 def list_triggers(request, kind: TriggerKindName | None = None):
     if kind is not None and kind not in TRIGGERS:
         raise InvalidInput({"kind": _("Unknown trigger kind; known: %(known)s.")
@@ -176,18 +180,29 @@ def list_triggers(request, kind: TriggerKindName | None = None):
     return query.filter(kind=kind) if kind else query
 
 
-@router.post("/triggers", auth=STAFF, response={201: TriggerIssuedOut, **WRITE_ERRORS})
+@router.post("/triggers", auth=STAFF, response={201: TriggerIssuedOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Create a trigger"),
+    description=gettext_lazy(
+        "Creates a trigger; a webhook's hook URL and generated secret appear in this "
+        "response only. Staff only."))
 def create_trigger(request, payload: TriggerIn):
     require_staff(request)
     return Reply(201, bindings.create_trigger(**payload.dict()))
 
 
-@router.get("/triggers/{trigger_id}", response={200: TriggerOut, **READ_ERRORS})
+@router.get("/triggers/{trigger_id}", response={200: TriggerOut, **READ_ERRORS},
+    summary=gettext_lazy("Get a trigger"),
+    description=gettext_lazy(
+        "One trigger with the workloads bound to it; secrets and hook URLs are never "
+        "shown again."))
 def get_trigger(request, trigger_id: PathId):
     return get_object_or_404(with_workload_ids(Trigger.objects.all()), pk=trigger_id)
 
 
-@router.patch("/triggers/{trigger_id}", auth=STAFF, response={200: TriggerOut, **WRITE_ERRORS})
+@router.patch("/triggers/{trigger_id}", auth=STAFF, response={200: TriggerOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Change a trigger"),
+    description=gettext_lazy(
+        "Changes the given fields only. Staff only."))
 def patch_trigger(request, trigger_id: PathId, payload: TriggerPatch):
     require_staff(request)
     trigger = get_object_or_404(Trigger, pk=trigger_id)
@@ -196,7 +211,11 @@ def patch_trigger(request, trigger_id: PathId, payload: TriggerPatch):
 
 
 @router.post("/triggers/{trigger_id}/new-hook-url", auth=STAFF,
-             response={200: TriggerIssuedOut, **WRITE_ERRORS})
+             response={200: TriggerIssuedOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Issue a new hook URL"),
+    description=gettext_lazy(
+        "Issues a new hook URL for a webhook trigger, shown once in this response; the "
+        "old one stops working. Staff only."))
 def new_hook_url(request, trigger_id: PathId):
     """Issue a new hook URL (shown once in this response); the old one stops working."""
     require_staff(request)
@@ -206,7 +225,10 @@ def new_hook_url(request, trigger_id: PathId):
     return bindings.reissue_hook_token(trigger)
 
 
-@router.delete("/triggers/{trigger_id}", auth=STAFF, response={204: None, **WRITE_ERRORS})
+@router.delete("/triggers/{trigger_id}", auth=STAFF, response={204: None, **WRITE_ERRORS},
+    summary=gettext_lazy("Delete a trigger"),
+    description=gettext_lazy(
+        "Deletes the trigger and its schedule; bound workloads stay. Staff only."))
 def delete_trigger(request, trigger_id: PathId):
     require_staff(request)
     get_object_or_404(Trigger, pk=trigger_id).delete()
@@ -214,13 +236,19 @@ def delete_trigger(request, trigger_id: PathId):
 
 
 @router.get("/workloads/{workload_id}/triggers",
-            response={200: list[TriggerOut], **READ_ERRORS})
+            response={200: list[TriggerOut], **READ_ERRORS},
+    summary=gettext_lazy("List a workload's triggers"),
+    description=gettext_lazy(
+        "The triggers bound to one workload."))
 def workload_triggers(request, workload_id: PathId):
     return with_workload_ids(get_object_or_404(Workload, pk=workload_id).triggers.all())
 
 
 @router.post("/workloads/{workload_id}/triggers", auth=STAFF,
-             response={201: TriggerIssuedOut, **WRITE_ERRORS})
+             response={201: TriggerIssuedOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Bind a trigger to a workload"),
+    description=gettext_lazy(
+        "Binds an existing trigger, or one created inline, to the workload. Staff only."))
 def bind_trigger(request, workload_id: PathId, payload: BindIn):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -235,7 +263,10 @@ def bind_trigger(request, workload_id: PathId, payload: BindIn):
 
 
 @router.delete("/workloads/{workload_id}/triggers/{trigger_id}", auth=STAFF,
-               response={204: None, **WRITE_ERRORS})
+               response={204: None, **WRITE_ERRORS},
+    summary=gettext_lazy("Unbind a trigger from a workload"),
+    description=gettext_lazy(
+        "The trigger stays; it no longer deploys this workload. Staff only."))
 def unbind_trigger(request, workload_id: PathId, trigger_id: PathId):
     require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -247,7 +278,12 @@ def unbind_trigger(request, workload_id: PathId, trigger_id: PathId):
 HOOK_ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
 
 
-@router.post("/hooks/{token}", auth=None, response={202: HookOut, **HOOK_ERRORS})
+@router.post("/hooks/{token}", auth=None, response={202: HookOut, **HOOK_ERRORS},
+    summary=gettext_lazy("Receive a webhook"),
+    description=gettext_lazy(
+        "Fires a webhook trigger. The body must be signed (X-Hub-Signature-256, "
+        "HMAC-SHA256 with the trigger's secret) and be a JSON object; a delivery seen "
+        "within 10 minutes is refused with 409."))
 def receive_hook(request, token: str):
     """Fire a webhook trigger. Speaks GitHub (X-Hub-Signature-256; JSON or form-encoded),
     Gitea/Forgejo (X-Gitea-Signature), GitLab (X-Gitlab-Token) and Docker registry notifications
@@ -260,8 +296,10 @@ def receive_hook(request, token: str):
     try:
         body = request.body
     except RequestDataTooBig:
-        raise HttpError(413, _("body: larger than %(max)s bytes.")
-                        % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}) from None
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise HttpError(413, ngettext("body: larger than %(max)s byte.",
+                                      "body: larger than %(max)s bytes.", limit)
+                        % {"max": limit}) from None
     try:
         answer = bindings.receive_webhook(trigger, request.headers, body)
     except bindings.HookRefused as refused:

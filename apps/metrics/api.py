@@ -2,6 +2,7 @@
 from typing import Annotated, Literal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy
 from ninja import Query, Router, Schema
 
 from apps.core.schemas import READ_ERRORS as ERRORS
@@ -41,7 +42,11 @@ class TopOut(Schema):
     memory: list[TopItemOut]
 
 
-@router.get("/workloads/{workload_id}/stats/history", response={200: list[PointOut], **ERRORS})
+@router.get("/workloads/{workload_id}/stats/history", response={200: list[PointOut], **ERRORS},
+    summary=gettext_lazy("Get a workload's resource history"),
+    description=gettext_lazy(
+        "CPU % (100 = one core) and memory in bytes over the window, summed over the "
+        "workload's containers at each timestamp. Oldest first."))
 def workload_history(request, workload_id: PathId, window: Window = "2h"):
     """CPU % (100 = one core) and memory in bytes over the window, summed over the workload's
     containers at each timestamp (the limit is the largest; 0 means no limit). Oldest first."""
@@ -49,20 +54,30 @@ def workload_history(request, workload_id: PathId, window: Window = "2h"):
     return queries.workload_series(workload.pk, window)
 
 
-@router.get("/workloads/{workload_id}/stats/deploys", response={200: list[MarkerOut], **ERRORS})
+@router.get("/workloads/{workload_id}/stats/deploys", response={200: list[MarkerOut], **ERRORS},
+    summary=gettext_lazy("Get a workload's deploys in a window"),
+    description=gettext_lazy(
+        "The workload's deploys inside the window, for markers on the time axis."))
 def workload_deploy_markers(request, workload_id: PathId, window: Window = "2h"):
     """The workload's deploys inside the window, for markers on the time axis."""
     workload = get_object_or_404(Workload, pk=workload_id)
     return queries.deploy_markers(workload.pk, window)
 
 
-@router.get("/stats/history", response={200: list[PointOut], **ERRORS})
+@router.get("/stats/history", response={200: list[PointOut], **ERRORS},
+    summary=gettext_lazy("Get the host's resource history"),
+    description=gettext_lazy(
+        "The host as a whole over the window (CPU % where 100 = one core; memory in "
+        "bytes)."))
 def host_history(request, window: Window = "2h"):
     """The host as a whole over the window (CPU % where 100 = one core; memory in bytes)."""
     return queries.host_series(window)
 
 
-@router.get("/stats/top", response={200: TopOut, **ERRORS})
+@router.get("/stats/top", response={200: TopOut, **ERRORS},
+    summary=gettext_lazy("List the busiest workloads"),
+    description=gettext_lazy(
+        "Workloads with the highest average CPU and memory over the window."))
 def top(request, window: Window = "2h", limit: int = Query(5, ge=1, le=50)):
     """Workloads with the highest average CPU and memory over the window."""
     return queries.top_workloads(window, limit=limit)

@@ -6,6 +6,7 @@ import re
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import Conflict, InvalidInput, NotAllowed  # noqa: F401 - raised here
 from apps.workloads import host_access, proxy, routing
@@ -49,7 +50,9 @@ def _spec_problem(spec):
     except (TypeError, ValueError, RecursionError):
         return _("The spec must be plain JSON.")
     if len(text) > SPEC_MAX_CHARS:
-        return _("The spec is too large (at most %(max)s characters).") % {"max": SPEC_MAX_CHARS}
+        return ngettext("The spec is too large (at most %(max)s character).",
+                        "The spec is too large (at most %(max)s characters).",
+                        SPEC_MAX_CHARS) % {"max": SPEC_MAX_CHARS}
     stack = [spec]
     while stack:
         item = stack.pop()

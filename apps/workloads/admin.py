@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
+from apps.core.admin_titles import TitledAdmin
 from apps.core.crypto import MASK
 from apps.workloads import actions, admin_panels, host_access, proxy
 from apps.workloads.engine import EngineError
@@ -25,6 +26,7 @@ from apps.workloads.models import (
     Workload,
 )
 from apps.workloads.sources.runner import domains_of
+from apps.workloads.vocabulary import container_state_label, event_kind_label
 
 # Workload.state returns these codes (the API keeps them); the admin shows the labels.
 STATE_LABELS = {
@@ -98,8 +100,12 @@ class ContainerInline(admin.TabularInline):
     model = Container
     extra = 0
     can_delete = False
-    fields = ("name", "service", "image", "digest", "state", "deploy_id")
+    fields = ("name", "service", "image", "digest", "state_label", "deploy_id")
     readonly_fields = fields
+
+    @admin.display(description=_("state"))
+    def state_label(self, obj):
+        return container_state_label(obj.state)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -146,7 +152,14 @@ class WorkloadForm(forms.ModelForm):
 
 
 @admin.register(Workload)
-class WorkloadAdmin(TranslationAdmin):
+class WorkloadAdmin(TitledAdmin, TranslationAdmin):
+    titles = {
+        "changelist": _("Select workload to change"),
+        "view_changelist": _("Select workload to view"),
+        "add": _("Add workload"),
+        "change": _("Change workload"),
+        "view": _("View workload"),
+    }
     form = WorkloadForm
     list_display = ("name", "kind", "state_badge", "running_version", "domain_links",
                     "last_deploy")
@@ -354,13 +367,25 @@ class RegistryCredentialForm(forms.ModelForm):
 
 
 @admin.register(RegistryCredential)
-class RegistryCredentialAdmin(admin.ModelAdmin):
+class RegistryCredentialAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "changelist": _("Select registry credential to change"),
+        "view_changelist": _("Select registry credential to view"),
+        "add": _("Add registry credential"),
+        "change": _("Change registry credential"),
+        "view": _("View registry credential"),
+    }
     form = RegistryCredentialForm
     list_display = ("host", "username", "created_at")
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "view_changelist": _("Select API token to view"),
+        "add": _("Add API token"),
+        "view": _("View API token"),
+    }
     list_display = ("prefix", "user", "name", "created_at", "last_used_at")
     fields = ("user", "name")
 
@@ -374,11 +399,36 @@ class ApiTokenAdmin(admin.ModelAdmin):
                           messages.WARNING)
 
 
+class EventKindFilter(admin.SimpleListFilter):
+    """The kinds present, by their label (codes stay in the URL)."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = EventLog.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, event_kind_label(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(EventLog)
-class EventLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "workload", "kind", "message")
-    list_filter = ("kind",)
-    readonly_fields = ("workload", "kind", "message", "created_at")
+class EventLogAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "changelist": _("Select event to change"),
+        "view_changelist": _("Select event to view"),
+        "change": _("Change event"),
+        "view": _("View event"),
+    }
+    list_display = ("created_at", "workload", "kind_label", "message")
+    list_filter = (EventKindFilter,)
+    readonly_fields = ("workload", "kind_label", "message", "created_at")
+    fields = readonly_fields
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, obj):
+        return event_kind_label(obj.kind)
 
     def has_add_permission(self, request):
         return False

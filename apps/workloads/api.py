@@ -1,12 +1,14 @@
 """Workload, source and registry-credential endpoints. Thin: each calls one action."""
 import logging
 import re
+from typing import Annotated
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from ninja import Router
+from django.utils.translation import gettext_lazy
+from ninja import Path, Router
 from ninja import Status as Reply
 
 from apps.core.auth import STAFF, require_staff
@@ -28,6 +30,8 @@ from apps.workloads.sources import SOURCES
 from apps.workloads.sources.runner import domains_of
 
 log = logging.getLogger("tinyforge.api")
+# A workload name is at most 63 characters; longer is refused (422) before any query.
+WorkloadName = Annotated[str, Path(min_length=1, max_length=63)]
 router = Router(tags=["workloads"])
 # Every error status: for an operation added without choosing READ_ERRORS or WRITE_ERRORS.
 ERRORS = {**READ_ERRORS, **WRITE_ERRORS}
@@ -94,12 +98,19 @@ def workload_out(workload):
     }
 
 
-@router.get("/health", auth=None, response=HealthOut, tags=["system"])
+@router.get("/health", auth=None, response=HealthOut, tags=["system"],
+    summary=gettext_lazy("Check the service"),
+    description=gettext_lazy(
+        "Answers without authentication: whether TinyForge is up and whether it reaches "
+        "the Docker engine."))
 def health(request):
     return {"status": "ok", "docker": "up" if engine.ping() else "down"}
 
 
-@router.get("/sources", response={200: list[SourceOut], **READ_ERRORS}, tags=["system"])
+@router.get("/sources", response={200: list[SourceOut], **READ_ERRORS}, tags=["system"],
+    summary=gettext_lazy("List source kinds"),
+    description=gettext_lazy(
+        "Every kind of workload source (image, git, compose, ...) with a sample spec."))
 def list_sources(request):
     return [
         {"kind": s.kind, "label": str(s.label), "schema_sample": s.schema_sample}
@@ -107,24 +118,52 @@ def list_sources(request):
     ]
 
 
-@router.get("/workloads", response={200: list[WorkloadOut], **READ_ERRORS})
+@router.get("/workloads", response={200: list[WorkloadOut], **READ_ERRORS},
+    summary=gettext_lazy("List workloads"),
+    description=gettext_lazy(
+        "Every workload with its env (secret values hidden), volumes, containers and "
+        "newest deploy."))
 def list_workloads(request):
     return [workload_out(w) for w in attach_last_deploys(list(with_related(Workload.objects)))]
 
 
-@router.post("/workloads", auth=STAFF, response={201: WorkloadOut, **WRITE_ERRORS})
+@router.post("/workloads", auth=STAFF, response={201: WorkloadOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Create a workload"),
+    description=gettext_lazy(
+        "Creates a workload from a kind and a spec; nothing is deployed until a deploy is "
+        "requested. Staff only."))
 def create_workload(request, payload: WorkloadIn):
     user = require_staff(request)
     workload = actions.create_workload(**payload.dict(), user=user)
     return Reply(201, workload_out(workload))
 
 
-@router.get("/workloads/{workload_id}", response={200: WorkloadOut, **READ_ERRORS})
+@router.get("/workloads/{workload_id}", response={200: WorkloadOut, **READ_ERRORS},
+    summary=gettext_lazy("Get a workload"),
+    description=gettext_lazy(
+        "One workload by id, with its env (secret values hidden), volumes, containers and "
+        "newest deploy."))
 def get_workload(request, workload_id: PathId):
     return workload_out(load_workload(workload_id))
 
 
-@router.patch("/workloads/{workload_id}", auth=STAFF, response={200: WorkloadOut, **WRITE_ERRORS})
+@router.get("/workloads/by-name/{name}", response={200: WorkloadOut, **READ_ERRORS},
+    summary=gettext_lazy("Get a workload by name"),
+    description=gettext_lazy(
+        "The same as getting a workload by id, for scripts that know the name (as the "
+        "command line does); 404 when no workload has this name."))
+def get_workload_by_name(request, name: WorkloadName):
+    workload = Workload.objects.filter(name=name).values_list("pk", flat=True).first()
+    if workload is None:
+        return Reply(404, {"detail": _("name: no workload named '%(name)s'.") % {"name": name}})
+    return workload_out(load_workload(workload))
+
+
+@router.patch("/workloads/{workload_id}", auth=STAFF, response={200: WorkloadOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Change a workload"),
+    description=gettext_lazy(
+        "Changes the given fields only; the running version is not redeployed. Staff "
+        "only."))
 def patch_workload(request, workload_id: PathId, payload: WorkloadPatch):
     user = require_staff(request)
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -132,20 +171,31 @@ def patch_workload(request, workload_id: PathId, payload: WorkloadPatch):
     return workload_out(actions.update_workload(workload, changes, user=user))
 
 
-@router.delete("/workloads/{workload_id}", auth=STAFF, response={204: None, **WRITE_ERRORS})
+@router.delete("/workloads/{workload_id}", auth=STAFF, response={204: None, **WRITE_ERRORS},
+    summary=gettext_lazy("Delete a workload"),
+    description=gettext_lazy(
+        "Removes its containers, then the workload and its history. With force, the rows go "
+        "even when the engine cannot remove the containers (they are left for the operator). "
+        "Staff only."))
 def delete_workload(request, workload_id: PathId, force: bool = False):
     require_staff(request)
     actions.delete_workload(get_object_or_404(Workload, pk=workload_id), force=force)
     return Reply(204, None)
 
 
-@router.get("/registries", response={200: list[RegistryOut], **READ_ERRORS}, tags=["registries"])
+@router.get("/registries", response={200: list[RegistryOut], **READ_ERRORS}, tags=["registries"],
+    summary=gettext_lazy("List registry credentials"),
+    description=gettext_lazy(
+        "The registries TinyForge logs in to when it pulls; passwords are never shown."))
 def list_registries(request):
     return list(RegistryCredential.objects.all())
 
 
 @router.post("/registries", auth=STAFF, response={201: RegistryOut, **WRITE_ERRORS},
-             tags=["registries"])
+             tags=["registries"],
+    summary=gettext_lazy("Add registry credentials"),
+    description=gettext_lazy(
+        "Stores a login for a registry host (the password encrypted). Staff only."))
 def create_registry(request, payload: RegistryIn):
     require_staff(request)
     if not re.fullmatch(REGISTRY_HOST_PATTERN, payload.host):
@@ -158,7 +208,10 @@ def create_registry(request, payload: RegistryIn):
 
 
 @router.delete("/registries/{registry_id}", auth=STAFF, response={204: None, **WRITE_ERRORS},
-               tags=["registries"])
+               tags=["registries"],
+    summary=gettext_lazy("Delete registry credentials"),
+    description=gettext_lazy(
+        "Forgets the login for a registry host. Staff only."))
 def delete_registry(request, registry_id: PathId):
     require_staff(request)
     get_object_or_404(RegistryCredential, pk=registry_id).delete()

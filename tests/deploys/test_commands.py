@@ -43,7 +43,8 @@ def test_deploy_prints_progress_and_succeeds(fake, fake_workload):
     assert deploy.status == Status.SUCCEEDED and deploy.reason == Reason.CLI
     assert f"Deploy #{deploy.pk} of fakeapp started." in out
     assert "fake deploy of fakeapp" in out
-    assert out.rstrip().endswith(f"Deploy #{deploy.pk} running fake:1.")
+    summary = rf"Deploy #{deploy.pk} succeeded in [0-9.,]+ s: running fake:1\.$"
+    assert re.search(summary, out.rstrip())
     assert SECRET not in out
 
 

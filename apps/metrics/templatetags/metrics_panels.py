@@ -27,6 +27,8 @@ def chart_labels():
     return {
         "cpu": str(_("CPU %")),
         "memory": str(_("Memory (MiB)")),
+        # The unit after a number (the number itself is formatted in the page's language).
+        "mib": str(_("MiB")),
         "deploys": str(_("Deploys")),
         "deploy": str(_("Deploy #%(id)s: %(status)s")),
         "version": str(_("version %(version)s")),

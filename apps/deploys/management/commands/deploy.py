@@ -1,6 +1,10 @@
+import time
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import formats
 from django.utils.translation import gettext as _
 
+from apps.core.console_logs import console_logs_to_file
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Reason, Status
 from apps.workloads.models import Workload
@@ -14,7 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         workload = find_workload(options["workload"])
-        deploy = dispatch(workload, Reason.CLI, progress=self.stdout.write)
+        started = time.monotonic()
+        # Progress is the deploy's own log; the log records of the same code go to a file.
+        with console_logs_to_file():
+            deploy = dispatch(workload, Reason.CLI, progress=self.stdout.write)
+        took = seconds(time.monotonic() - started)
         if deploy.status == Status.CANCELLED:
             raise CommandError(_("Deploy #%(id)s was cancelled: its workload was deleted or "
                                  "the deploy withdrawn.") % {"id": deploy.pk})
@@ -25,15 +33,21 @@ class Command(BaseCommand):
                 _("pending (the next reconcile pass finishes it)")})
         if deploy.status != Status.SUCCEEDED:
             raise CommandError(failure_summary(
-                deploy, _("Deploy #%(id)s failed: %(code)s — %(message)s")))
-        self.stdout.write(_("Deploy #%(id)s running %(ref)s.") % {
-            "id": deploy.pk, "ref": deploy.pinned_ref
-        })
+                deploy, _("Deploy #%(id)s failed after %(took)s: %(code)s — %(message)s"),
+                took))
+        self.stdout.write(_("Deploy #%(id)s succeeded in %(took)s: running %(ref)s.") % {
+            "id": deploy.pk, "took": took, "ref": deploy.pinned_ref})
 
 
-def failure_summary(deploy, template):
-    """The fixed message for the error code, then the failure's detail sentence if any."""
-    summary = template % {"id": deploy.pk, "code": deploy.error_code,
+def seconds(value):
+    """A duration for a summary line, with the active language's decimal separator."""
+    return _("%(seconds)s s") % {"seconds": formats.number_format(round(value, 1), 1)}
+
+
+def failure_summary(deploy, template, took=""):
+    """The fixed message for the error code, then the failure's detail sentence if any: the
+    cause, once (the progress above leaves the outcome line to this)."""
+    summary = template % {"id": deploy.pk, "code": deploy.error_code, "took": took,
                           "message": deploy.error_message}
     explanation = deploy.error_explanation
     return f"{summary} {explanation}" if explanation else summary

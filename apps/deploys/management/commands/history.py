@@ -21,6 +21,7 @@ class Command(BaseCommand):
             ref = deploy.pinned_ref.split(":")[-1][:12] if deploy.pinned_ref else "-"
             who = deploy.requested_by.get_username() if deploy.requested_by else "-"
             self.stdout.write(
-                f"{mark}{deploy.pk:>4}  {deploy.status:<11}  {deploy.reason:<8}  {ref:<13}  "
+                f"{mark}{deploy.pk:>4}  {deploy.get_status_display():<11}  "
+                f"{deploy.get_reason_display():<8}  {ref:<13}  "
                 f"{who:<8}  {deploy.created_at:%Y-%m-%d %H:%M}  {deploy.error_code}"
             )

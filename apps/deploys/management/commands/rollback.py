@@ -1,8 +1,11 @@
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from apps.core.console_logs import console_logs_to_file
 from apps.core.errors import Conflict
-from apps.deploys.management.commands.deploy import failure_summary, find_workload
+from apps.deploys.management.commands.deploy import failure_summary, find_workload, seconds
 from apps.deploys.models import Deploy, Status
 from apps.deploys.replays import rollback
 
@@ -25,14 +28,19 @@ class Command(BaseCommand):
             target = Deploy.objects.filter(pk=options["deploy_id"]).first()
             if target is None:
                 raise CommandError(_("No deploy #%(id)s.") % {"id": options["deploy_id"]})
+        started = time.monotonic()
         try:
-            deploy = rollback(workload, target=target, enqueue=False,
-                              restore_config=options["restore_config"],
-                              with_data=options["with_data"])
+            with console_logs_to_file():
+                deploy = rollback(workload, target=target, enqueue=False,
+                                  restore_config=options["restore_config"],
+                                  with_data=options["with_data"], progress=self.stdout.write)
         except Conflict as exc:
             raise CommandError(exc.message) from None
+        took = seconds(time.monotonic() - started)
         if deploy.status != Status.SUCCEEDED:
             raise CommandError(failure_summary(
-                deploy, _("Rollback #%(id)s failed: %(code)s — %(message)s")))
-        self.stdout.write(_("Rolled back to deploy #%(target)s: running %(ref)s.") % {
-            "target": deploy.rollback_of_id, "ref": deploy.pinned_ref})
+                deploy, _("Rollback #%(id)s failed after %(took)s: %(code)s — %(message)s"),
+                took))
+        self.stdout.write(_("Rolled back to deploy #%(target)s in %(took)s: running %(ref)s.")
+                          % {"target": deploy.rollback_of_id, "took": took,
+                             "ref": deploy.pinned_ref})

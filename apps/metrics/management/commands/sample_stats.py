@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.metrics import ticker
 from apps.metrics.sampler import Sampler
@@ -26,7 +27,8 @@ class Command(BaseCommand):
         interval = settings.TINYFORGE_STATS_INTERVAL
         if forever:
             return self.sample_until_stopped(interval, options["verbosity"])
-        self.stdout.write(_("Sampling %(ticks)s tick(s), every %(interval)s s.") % {
+        self.stdout.write(ngettext("Sampling %(ticks)s tick, every %(interval)s s.",
+                                   "Sampling %(ticks)s ticks, every %(interval)s s.", ticks) % {
             "ticks": ticks, "interval": interval
         })
         done = ticker.run_sampler(Sampler, ticks=ticks, on_tick=self.report)
@@ -52,6 +54,7 @@ class Command(BaseCommand):
 
     def report(self, tick, stored):
         moment = timezone.localtime(datetime.fromtimestamp(tick, tz=UTC))
-        self.stdout.write(_("%(time)s: %(count)s container(s) stored.") % {
+        self.stdout.write(ngettext("%(time)s: %(count)s container stored.",
+                                   "%(time)s: %(count)s containers stored.", stored) % {
             "time": moment.strftime("%Y-%m-%d %H:%M:%S"), "count": stored
         })

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.metrics import queries
 from apps.workloads.models import Workload
@@ -42,9 +43,9 @@ class Command(BaseCommand):
                 "name": found.name, "window": window
             })
             return
-        self.stdout.write(_("%(name)s, last %(window)s, %(count)s points") % {
-            "name": found.name, "window": window, "count": len(points)
-        })
+        self.stdout.write(ngettext("%(name)s, last %(window)s, %(count)s point",
+                                   "%(name)s, last %(window)s, %(count)s points", len(points))
+                          % {"name": found.name, "window": window, "count": len(points)})
         header = (_("time"), _("CPU %"), _("memory MiB"), _("limit MiB"))
         self.stdout.write(f"{header[0]:<16}  {header[1]:>7}  {header[2]:>10}  {header[3]:>9}")
         for point in points:

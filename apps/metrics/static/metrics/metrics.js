@@ -22,13 +22,24 @@
     });
   }
 
+  /* Numbers in the page's language (decimal comma in ru), as the server formats its own. */
+  var LANG = document.documentElement.lang || undefined;
+  function decimal(value, digits) {
+    return new Intl.NumberFormat(LANG, {minimumFractionDigits: digits,
+                                        maximumFractionDigits: digits}).format(value);
+  }
+  function percent(value) {
+    return new Intl.NumberFormat(LANG, {style: "percent", minimumFractionDigits: 1,
+                                        maximumFractionDigits: 1}).format(value / 100);
+  }
+
   function cssVar(name, fallback) {
     var value = getComputedStyle(document.documentElement).getPropertyValue(name);
     return value && value.trim() ? value.trim() : fallback;
   }
 
   function timeLabel(seconds, windowSeconds) {
-    var lang = document.documentElement.lang || undefined;
+    var lang = LANG;
     var options = windowSeconds > 86400
       ? {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"}
       : {hour: "2-digit", minute: "2-digit"};
@@ -183,6 +194,7 @@
       ]},
       options: {
         animation: false,
+        locale: LANG,  // axis ticks and tooltip values through Intl.NumberFormat(lang)
         maintainAspectRatio: false,
         parsing: true,
         interaction: {mode: "nearest", intersect: false},
@@ -232,9 +244,9 @@
       box.appendChild(none);
       return;
     }
-    [[labels.topCpu, top.cpu, function (w) { return w.cpu_percent.toFixed(1) + " %"; }],
+    [[labels.topCpu, top.cpu, function (w) { return percent(w.cpu_percent); }],
      [labels.topMemory, top.memory, function (w) {
-       return (w.memory_usage / MIB).toFixed(1) + " MiB";
+       return decimal(w.memory_usage / MIB, 1) + "\u00a0" + labels.mib;
      }]].forEach(function (part) {
       var table = document.createElement("table");
       var caption = table.createCaption();
