@@ -110,8 +110,16 @@ class Supervisor:
     def __init__(self):
         self.children = {}  # name -> Popen
 
-    def start(self, name, argv, env=None):
-        self.children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env)
+    def start(self, name, argv, env=None, nice=0):
+        """Start child ``name``; ``nice`` > 0 lowers its CPU priority (background work that
+        must not slow down the web answers when the cores are busy)."""
+
+        def before_exec():
+            _die_with_parent()
+            if nice:
+                os.nice(nice)
+
+        self.children[name] = subprocess.Popen(argv, preexec_fn=before_exec, env=env)
         return self.children[name]
 
     def exited(self):
