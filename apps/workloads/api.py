@@ -4,10 +4,12 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router
 from ninja import Status as Reply
+from ninja.renderers import JSONRenderer
 
 from apps.core.auth import STAFF, require_staff
 from apps.core.crypto import EncryptedTextField
@@ -86,6 +88,9 @@ def load_workload(workload_id):
     return attach_related([get_object_or_404(with_related(Workload.objects), pk=workload_id)])[0]
 
 
+LIST_RENDERER = JSONRenderer()
+
+
 def workload_out(workload):
     """The API's view of a workload. Give it a workload from ``load_workload`` or
     ``with_related`` + ``attach_related``: everything here reads what they fetched."""
@@ -117,7 +122,16 @@ def list_sources(request):
 
 @router.get("/workloads", response={200: list[WorkloadOut], **READ_ERRORS})
 def list_workloads(request):
-    return [workload_out(w) for w in attach_related(list(with_related(Workload.objects)))]
+    # Rendered here rather than validated by ninja: ``workload_out`` builds exactly the
+    # WorkloadOut shape from plain rows, and wrapping and validating every nested object again
+    # was a quarter of the list's time. Keys in schema order (a key the schema gained and
+    # workload_out lacks fails loudly); tests compare each entry with the validated detail.
+    fields = tuple(WorkloadOut.model_fields)
+    rows = [workload_out(w) for w in attach_related(list(with_related(Workload.objects)))]
+    data = [{field: row[field] for field in fields} for row in rows]
+    # The API's renderer (ninja's default JSONRenderer), as ninja would call it.
+    return HttpResponse(LIST_RENDERER.render(request, data, response_status=200),
+                        content_type=f"{LIST_RENDERER.media_type}; charset={LIST_RENDERER.charset}")
 
 
 @router.post("/workloads", auth=STAFF, response={201: WorkloadOut, **WRITE_ERRORS})
