@@ -5,8 +5,9 @@ import re
 import pytest
 from django.test import Client
 
+from apps.core.auth import LAST_USED_RESOLUTION
 from apps.deploys.models import ERROR_MESSAGES, Deploy
-from apps.workloads.models import RegistryCredential, Workload
+from apps.workloads.models import ApiToken, RegistryCredential, Workload
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +93,23 @@ def test_a_token_of_an_inactive_user_gets_401(as_staff, staff_user, world):
     staff_user.is_active = False
     staff_user.save()
     assert as_staff.get("/workloads").status_code == 401
+
+
+def test_a_token_records_its_last_use_without_writing_on_every_read(
+        as_staff, staff_user, django_assert_num_queries):
+    token = ApiToken.objects.get(user=staff_user)
+    assert as_staff.get("/sources").status_code == 200
+    first_use = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first_use is not None
+    # Within LAST_USED_RESOLUTION a read is one query (the token lookup), no write.
+    with django_assert_num_queries(1):
+        assert as_staff.get("/sources").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first_use
+    # Older than that, the next call records it again.
+    stale = first_use - LAST_USED_RESOLUTION
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
+    assert as_staff.get("/sources").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first_use
 
 
 @pytest.mark.parametrize("method,path,body", MUTATIONS, ids=ids(MUTATIONS))

@@ -97,7 +97,12 @@ class Workload(models.Model):
     @property
     def state(self):
         """The coarse state shown in lists: running, stopped or not deployed."""
-        states = [c.state for c in self.containers.all()]
+        return self.state_of([c.state for c in self.containers.all()])
+
+    @staticmethod
+    def state_of(states):
+        """``state`` from the states of the workload's containers (for callers that fetched
+        them as plain rows)."""
         if not states:
             return "absent"
         return "running" if all(s == "running" for s in states) else "degraded"

@@ -110,10 +110,18 @@ class Supervisor:
     def __init__(self):
         self.children = {}  # name -> Popen
 
-    def start(self, name, argv, env=None, output=None):
-        """``output``: an open file for the child's stdout and stderr (default: serve's)."""
+    def start(self, name, argv, env=None, output=None, nice=0):
+        """Start child ``name``. ``output``: an open file for the child's stdout and stderr
+        (default: serve's); ``nice`` > 0 lowers its CPU priority (background work that must
+        not slow down the web answers when the cores are busy)."""
+
+        def before_exec():
+            _die_with_parent()
+            if nice:
+                os.nice(nice)
+
         streams = {"stdout": output, "stderr": subprocess.STDOUT} if output else {}
-        self.children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env,
+        self.children[name] = subprocess.Popen(argv, preexec_fn=before_exec, env=env,
                                                stdin=subprocess.DEVNULL if output else None,
                                                **streams)
         return self.children[name]

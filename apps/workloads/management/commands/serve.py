@@ -13,6 +13,8 @@ from apps.workloads import embedded_proxy, supervisor
 # gunicorn finishes requests in flight for this long after SIGTERM; it must be shorter than
 # the grace below, so a slow request ends by itself rather than by SIGKILL.
 WEB_GRACEFUL_TIMEOUT = 4
+# CPU priority of the stats sampler below the web server and the task cluster.
+SAMPLER_NICE = 5
 
 
 class Command(BaseCommand):
@@ -54,7 +56,10 @@ class Command(BaseCommand):
         children.start("cluster", [python, manage, "qcluster"])
         # Sampling runs all the time: in a process of its own it never holds a task worker, so
         # all TINYFORGE_WORKERS are there for deploys.
-        children.start("sampler", [python, manage, "sample_stats", "--forever"])
+        # Niced: a sample may come a moment late when the cores are busy, an API answer should
+        # not wait for a sample.
+        children.start("sampler", [python, manage, "sample_stats", "--forever"],
+                       nice=SAMPLER_NICE)
         self.stdout.write(_("TinyForge is up at http://%(bind)s/admin/ (Ctrl-C stops it).")
                           % {"bind": options["bind"]})
         if settings.TINYFORGE_PUBLIC_URL:
