@@ -127,6 +127,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "tinyforge.sqlite3",
             "OPTIONS": dict(SQLITE_OPTIONS),
+            # Each gunicorn thread keeps its connection instead of opening the file, setting
+            # the pragmas and closing it again on every request.
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 
