@@ -72,7 +72,8 @@ def workload_out(workload):
     return {
         **{f: getattr(workload, f) for f in (
             "id", "name", "kind", "ref_id", "spec", "title", "description", "title_en",
-            "title_ru", "description_en", "description_ru", "state", "desired_state", "created_at", "updated_at",
+            "title_ru", "description_en", "description_ru", "state", "desired_state",
+            "created_at", "updated_at",
         )},
         "env": [
             {"key": v.key, "value": None if v.secret else v.value, "secret": v.secret}
