@@ -17,19 +17,24 @@ from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy
 from apps.deploys.models import Backup, Deploy, Reason, Status, Trigger
+from apps.deploys.status import short_digest, workload_status
 from apps.deploys.triggers import TriggerConfigError, get_trigger_kind
 from apps.workloads import admin_panels
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
 
+STATUS_REFRESH_MS = 4000  # the status header polls its endpoint this often while open
+
 
 @admin.register(Deploy)
 class DeployAdmin(admin.ModelAdmin):
-    list_display = ("id", "workload", "status", "reason", "short_ref", "requested_by",
-                    "created_at", "error_code", "failure")
+    # Fits 1366 px: short digest, status, cause, duration and who; long values wrap or are
+    # cut with the full text in the cell's title.
+    list_display = ("id", "workload", "status", "cause", "short_ref", "duration_s", "who",
+                    "created_at", "failure")
     list_filter = ("status", "reason", "source_kind")
     search_fields = ("workload__name", "pinned_ref")
-    list_select_related = ("workload", "requested_by")
+    list_select_related = ("workload", "requested_by", "trigger")
     exclude = ("env_snapshot",)
     readonly_fields = ("workload", "status", "reason", "requested_by", "source_kind", "trigger",
                        "pinned_ref", "pinned", "spec_snapshot", "error_code", "failure", "log",
@@ -38,11 +43,28 @@ class DeployAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
-        return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+        return short_ref_html(obj.pinned_ref)
+
+    @admin.display(description=_("cause"), ordering="reason")
+    def cause(self, obj):
+        reason = obj.get_reason_display()
+        return f"{reason} ({obj.trigger.name})" if obj.trigger_id else reason
+
+    @admin.display(description=_("duration"))
+    def duration_s(self, obj):
+        return f"{obj.duration:.1f} s" if obj.duration is not None else "—"
+
+    @admin.display(description=_("requested by"), ordering="requested_by")
+    def who(self, obj):
+        return obj.requested_by.get_username() if obj.requested_by_id else "—"
 
     @admin.display(description=_("failure"))
     def failure(self, obj):
-        return failure_text(obj)
+        text = failure_text(obj)
+        return format_html('<span class="tf-cut" title="{}">{}</span>', text, text)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger is history: only pruning (prune_ledger) removes rows
 
     def has_add_permission(self, request):
         return False
@@ -77,6 +99,13 @@ class DeployAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/deploys/deploy/rollback_confirm.html", context)
 
 
+def short_ref_html(ref):
+    """A digest as its 12 characters, the full reference on hover."""
+    if not ref:
+        return "—"
+    return format_html('<code title="{}">{}</code>', ref, short_digest(ref))
+
+
 def failure_text(deploy):
     """The fixed message for the error code and the failure's detail sentence (escaped by the
     admin like any text)."""
@@ -100,6 +129,7 @@ class DeployHistoryPanel:
     def __init__(self, workload):
         current = current_deploy(workload)
         self.current_pk = current.pk if current is not None else None
+        self.current_ref = current.pinned_ref if current is not None else ""
 
     @classmethod
     def context(cls, request, workload):
@@ -133,8 +163,10 @@ class DeployHistoryPanel:
     @admin.display(description="#")
     def entry(self, obj):
         url = reverse("admin:deploys_deploy_change", args=[obj.pk])
-        mark = " ▶" if self._is_current(obj) else ""
-        return format_html('<a href="{}">#{}</a>{}', url, obj.pk, mark)
+        if self._is_current(obj):
+            return format_html('<a href="{}">#{}</a> <span class="tf-running-now">{}</span>',
+                               url, obj.pk, _("running now"))
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
 
     @admin.display(description=_("status"))
     def status_badge(self, obj):
@@ -147,7 +179,7 @@ class DeployHistoryPanel:
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
-        return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+        return short_ref_html(obj.pinned_ref)
 
     @admin.display(description=_("failure"))
     def failure(self, obj):
@@ -161,6 +193,8 @@ class DeployHistoryPanel:
     def rollback(self, obj):
         if obj.status != Status.SUCCEEDED or self._is_current(obj):
             return "—"
+        if self.current_ref and obj.pinned_ref == self.current_ref:
+            return _("already running")  # the same artifact: nothing to roll back to
         if not obj.artifact_available:  # stored by cleanup and reconcile: no engine call here
             return _("artifact gone")
         url = reverse("admin:deploys_deploy_rollback", args=[obj.pk])
@@ -301,10 +335,27 @@ def deploy_now(model_admin, request, queryset):
         })
 
 
+def status_header_context(request, workload):
+    return {
+        "status": workload_status(workload, request),
+        "status_url": reverse("api:workload_status_view", kwargs={"workload_id": workload.pk}),
+        "refresh_ms": STATUS_REFRESH_MS,
+        "labels": {
+            "version": str(_("Version")), "since": str(_("since")),
+            "lastDeploy": str(_("Last deploy")), "noDeploy": str(_("none yet")),
+            "copy": str(_("Copy digest")), "copied": str(_("Copied")),
+            "copyTitle": str(_("Copy the full digest")),
+        },
+    }
+
+
 def extend_workload_page():
     """Bindings, the ledger and the deploy action on the workload page, through the one hook
     apps.workloads offers (it must not import deploys). Called from DeploysConfig.ready()."""
     admin_panels.register_inline(TriggerBindingInline, order=10)
+    admin_panels.register_panel("status", "admin/deploys/status_panel.html",
+                                status_header_context, order=0,
+                                css=["deploys/status.css"], js=["deploys/status.js"])
     admin_panels.register_panel("deploy-history", "admin/deploys/history_panel.html",
                                 DeployHistoryPanel.context, order=10, position="bottom")
     admin_panels.register_action(admin_panels.DEPLOY_ACTION, deploy_now, _("Deploy now"))
