@@ -17,8 +17,10 @@ STARTUP = ["sh", "-c", "echo \"booting with key=$API_KEY\"; exec sleep 100000"]
 
 
 def build_talker_image(tmpdir):
-    tag = f"tinyforge-test/talker:{uuid.uuid4().hex[:8]}"
-    dockerlab.build_base_image(tag, tmpdir)
+    """A busybox image of its own (a unique label: two builds never share an image id)."""
+    version = uuid.uuid4().hex[:8]
+    tag = f"tinyforge-test/talker:{version}"
+    dockerlab.build_base_image(tag, tmpdir, labels={"tinyforge.talker": version})
     return tag
 
 
