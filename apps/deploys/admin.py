@@ -175,8 +175,8 @@ class DeployHistoryPanel:
                    Status.RUNNING: "#1565c0", Status.INTERRUPTED: "#ef6c00",
                    Status.WAITING: "#6a1b9a", Status.CANCELLED: "#616161"}
         return format_html('<span class="tf-badge" style="color:#fff;background:{};'
-                           'padding:1px 6px;border-radius:8px">{}</span>', colours.get(obj.status, "#757575"),
-                           obj.get_status_display())
+                           'padding:1px 6px;border-radius:8px">{}</span>',
+                           colours.get(obj.status, "#757575"), obj.get_status_display())
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
