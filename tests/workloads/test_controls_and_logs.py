@@ -10,6 +10,7 @@ from apps.deploys.reconcile import reconcile_all
 from apps.workloads import controls
 from apps.workloads import engine as tf_engine
 from apps.workloads.models import EventLog, Workload
+from apps.workloads.sources import get_source
 from tests.support import dockerlab
 from tests.support.talkers import SECRET, build_talker_image, deploy_talker, poll, say
 
@@ -133,3 +134,48 @@ def test_the_commands_stop_and_start_a_workload_by_name(talker_image, capsys):
     assert engine_state(workload) == "running"
     with pytest.raises(CommandError, match="No workload named"):
         call_command("restart", "no-such-workload")
+
+
+COMPOSE_TALKERS = """
+services:
+  alpha:
+    image: {image}
+    command: ["sh", "-c", "echo alpha says {secret}; exec sleep 100000"]
+  beta:
+    image: {image}
+    command: ["sh", "-c", "echo beta is here; exec sleep 100000"]
+"""
+
+
+def test_a_compose_workload_logs_per_service_and_stops_every_service(
+        as_staff, registry, repo_name, tmp_path, settings, make_workload):
+    settings.TINYFORGE_WORK_DIR = tmp_path
+    image = f"{registry.host}/{repo_name}/talker:live"
+    dockerlab.build_base_image(image, tmp_path)
+    dockerlab.push(image)
+    workload = make_workload(
+        kind="compose", spec={"compose": COMPOSE_TALKERS.format(image=image, secret=SECRET)},
+        env=[{"key": "API_KEY", "value": SECRET, "secret": True}])
+    try:
+        deploy = dispatch(workload, Reason.API)
+        assert deploy.status == Status.SUCCEEDED, deploy.log
+        url = f"/workloads/{workload.pk}/logs"
+        both = poll(lambda: len(as_staff.get(url).data["lines"]) >= 2 and as_staff.get(url).data)
+        assert {line["service"] for line in both["lines"]} == {"alpha", "beta"}
+        alpha = as_staff.get(f"{url}?service=alpha").data["lines"]
+        assert [line["text"] for line in alpha] == [f"alpha says {MASK}"]
+        assert SECRET not in str(both)
+
+        assert as_staff.post(f"/workloads/{workload.pk}/stop").status_code == 200
+        states = {c.service: engine_state_of(c) for c in workload.containers.all()}
+        assert states == {"alpha": "exited", "beta": "exited"}
+        assert as_staff.post(f"/workloads/{workload.pk}/start").status_code == 200
+        states = {c.service: engine_state_of(c) for c in workload.containers.all()}
+        assert states == {"alpha": "running", "beta": "running"}
+    finally:
+        get_source("compose").teardown(workload, volumes=True)
+        dockerlab.remove_image(image)
+
+
+def engine_state_of(container):
+    return tf_engine.container_info(container.docker_id).state
