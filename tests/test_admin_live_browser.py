@@ -64,6 +64,11 @@ def test_the_status_header_shows_the_running_version_and_follows_a_deploy_withou
             arg=deploy.pinned_ref, timeout=DEADLINE_MS)
         assert f"#{deploy.pk}" in header.inner_text()
         assert deploy.pinned_ref.split(":")[-1][:12] in header.inner_text()
+        # The history below follows too: the new entry is the one running now.
+        page.wait_for_function(
+            "(id) => { const mark = document.querySelector('#tf-deploy-history .tf-running-now');"
+            " return mark && mark.parentElement.textContent.includes('#' + id); }",
+            arg=deploy.pk, timeout=DEADLINE_MS)
         screenshot(page, f"status-header-{language}-after-deploy")
 
 

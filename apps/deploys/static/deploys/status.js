@@ -67,11 +67,32 @@
     }
   }
 
+  // A new deploy changes the history below too: swap in the page's fresh history panel
+  // (one page fetch per change, not per tick).
+  let lastDeployId = null;
+  async function refreshHistory() {
+    const history = document.getElementById("tf-deploy-history");
+    if (!history) return;
+    try {
+      const response = await fetch(window.location.href, {credentials: "same-origin"});
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html")
+        .getElementById("tf-deploy-history");
+      if (fresh) history.replaceWith(document.importNode(fresh, true));
+    } catch (error) {
+      // Kept as it was; the next change tries again.
+    }
+  }
+
   async function refresh() {
     try {
       const response = await fetch(root.dataset.url, {credentials: "same-origin", headers: {Accept: "application/json"}});
       if (response.ok) {
-        render(await response.json());
+        const status = await response.json();
+        render(status);
+        const deployId = status.last_deploy ? status.last_deploy.id + ":" + status.last_deploy.status : "";
+        if (lastDeployId !== null && deployId !== lastDeployId) await refreshHistory();
+        lastDeployId = deployId;
         root.dataset.refreshed = String(Date.now());
       }
     } catch (error) {
