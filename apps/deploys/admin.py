@@ -19,6 +19,7 @@ from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy
 from apps.deploys.models import Backup, Deploy, HookDelivery, Reason, Status, Trigger
+from apps.deploys.status import short_digest, workload_status
 from apps.deploys.triggers import TriggerConfigError, dialects, get_trigger_kind
 from apps.workloads import admin_panels
 from apps.workloads.admin import SecretValueWidget
@@ -38,6 +39,8 @@ class SourceKindFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         return queryset.filter(source_kind=self.value()) if self.value() else queryset
 
+STATUS_REFRESH_MS = 4000  # the status header polls its endpoint this often while open
+
 
 @admin.register(Deploy)
 class DeployAdmin(TitledAdmin, admin.ModelAdmin):
@@ -45,11 +48,13 @@ class DeployAdmin(TitledAdmin, admin.ModelAdmin):
         "view_changelist": _("Select deploy to view"),
         "view": _("View deploy"),
     }
-    list_display = ("id", "workload", "status", "reason", "short_ref", "requested_by",
-                    "created_at", "error_code", "failure")
+    # Fits 1366 px: short digest, status, cause, duration and who; long values wrap or are
+    # cut with the full text in the cell's title.
+    list_display = ("id", "workload", "status", "cause", "short_ref", "duration_s", "who",
+                    "created_at", "failure")
     list_filter = ("status", "reason", SourceKindFilter)
     search_fields = ("workload__name", "pinned_ref")
-    list_select_related = ("workload", "requested_by")
+    list_select_related = ("workload", "requested_by", "trigger")
     exclude = ("env_snapshot",)
     readonly_fields = ("workload", "status", "reason", "requested_by", "source_kind", "trigger",
                        "pinned_ref", "pinned", "spec_snapshot", "error_code", "failure", "log",
@@ -58,11 +63,28 @@ class DeployAdmin(TitledAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
-        return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+        return short_ref_html(obj.pinned_ref)
+
+    @admin.display(description=_("cause"), ordering="reason")
+    def cause(self, obj):
+        reason = obj.get_reason_display()
+        return f"{reason} ({obj.trigger.name})" if obj.trigger_id else reason
+
+    @admin.display(description=_("duration"))
+    def duration_s(self, obj):
+        return f"{obj.duration:.1f} s" if obj.duration is not None else "—"
+
+    @admin.display(description=_("requested by"), ordering="requested_by")
+    def who(self, obj):
+        return obj.requested_by.get_username() if obj.requested_by_id else "—"
 
     @admin.display(description=_("failure"))
     def failure(self, obj):
-        return failure_text(obj)
+        text = failure_text(obj)
+        return format_html('<span class="tf-cut" title="{}">{}</span>', text, text)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger is history: only pruning (prune_ledger) removes rows
 
     def has_add_permission(self, request):
         return False
@@ -97,6 +119,13 @@ class DeployAdmin(TitledAdmin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/deploys/deploy/rollback_confirm.html", context)
 
 
+def short_ref_html(ref):
+    """A digest as its 12 characters, the full reference on hover."""
+    if not ref:
+        return "—"
+    return format_html('<code title="{}">{}</code>', ref, short_digest(ref))
+
+
 def failure_text(deploy):
     """The fixed message for the error code and the failure's detail sentence (escaped by the
     admin like any text)."""
@@ -114,12 +143,14 @@ class DeployHistoryPanel:
     admin inline: an inline builds a form and ten read-only field wrappers per row, which made
     this block most of the page's time. Every cell comes from the row; none asks the engine."""
 
+    # The error code is the failure text's title (hover); the words are in the cell.
     columns = ("entry", "status_badge", "reason", "short_ref", "requested", "created",
-               "duration_s", "error_code", "failure", "rollback")
+               "duration_s", "failure", "rollback")
 
     def __init__(self, workload):
         current = current_deploy(workload)
         self.current_pk = current.pk if current is not None else None
+        self.current_ref = current.pinned_ref if current is not None else ""
 
     @classmethod
     def context(cls, request, workload):
@@ -153,25 +184,29 @@ class DeployHistoryPanel:
     @admin.display(description="#")
     def entry(self, obj):
         url = reverse("admin:deploys_deploy_change", args=[obj.pk])
-        mark = " ▶" if self._is_current(obj) else ""
-        return format_html('<a href="{}">#{}</a>{}', url, obj.pk, mark)
+        if self._is_current(obj):
+            return format_html('<a href="{}">#{}</a> <span class="tf-running-now">{}</span>',
+                               url, obj.pk, _("running now"))
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
 
     @admin.display(description=_("status"))
     def status_badge(self, obj):
         colours = {Status.SUCCEEDED: "#2e7d32", Status.FAILED: "#c62828",
                    Status.RUNNING: "#1565c0", Status.INTERRUPTED: "#ef6c00",
                    Status.WAITING: "#6a1b9a", Status.CANCELLED: "#616161"}
-        return format_html('<span style="color:#fff;background:{};padding:1px 6px;'
-                           'border-radius:8px">{}</span>', colours.get(obj.status, "#757575"),
-                           obj.get_status_display())
+        return format_html('<span class="tf-badge" style="color:#fff;background:{};'
+                           'padding:1px 6px;border-radius:8px">{}</span>',
+                           colours.get(obj.status, "#757575"), obj.get_status_display())
 
     @admin.display(description=_("pinned reference"))
     def short_ref(self, obj):
-        return obj.pinned_ref.split(":")[-1][:12] if obj.pinned_ref else "—"
+        return short_ref_html(obj.pinned_ref)
 
     @admin.display(description=_("failure"))
     def failure(self, obj):
-        return failure_text(obj)
+        if not obj.error_code:
+            return "—"
+        return format_html('<span title="{}">{}</span>', obj.error_code, failure_text(obj))
 
     @admin.display(description=_("duration"))
     def duration_s(self, obj):
@@ -184,6 +219,8 @@ class DeployHistoryPanel:
     def rollback(self, obj):
         if obj.status != Status.SUCCEEDED or self._is_current(obj):
             return "—"
+        if self.current_ref and obj.pinned_ref == self.current_ref:
+            return _("already running")  # the same artifact: nothing to roll back to
         if not obj.artifact_available:  # stored by cleanup and reconcile: no engine call here
             return _("artifact gone")
         url = reverse("admin:deploys_deploy_rollback", args=[obj.pk])
@@ -377,10 +414,27 @@ def deploy_now(model_admin, request, queryset):
         })
 
 
+def status_header_context(request, workload):
+    return {
+        "status": workload_status(workload, request),
+        "status_url": reverse("api:workload_status_view", kwargs={"workload_id": workload.pk}),
+        "refresh_ms": STATUS_REFRESH_MS,
+        "labels": {
+            "version": str(_("Version")), "since": str(_("since")),
+            "lastDeploy": str(_("Last deploy")), "noDeploy": str(_("none yet")),
+            "copy": str(_("Copy digest")), "copied": str(_("Copied")),
+            "copyTitle": str(_("Copy the full digest")),
+        },
+    }
+
+
 def extend_workload_page():
     """Bindings, the ledger and the deploy action on the workload page, through the one hook
     apps.workloads offers (it must not import deploys). Called from DeploysConfig.ready()."""
     admin_panels.register_inline(TriggerBindingInline, order=10)
+    admin_panels.register_panel("status", "admin/deploys/status_panel.html",
+                                status_header_context, order=0,
+                                css=["deploys/status.css"], js=["deploys/status.js"])
     admin_panels.register_panel("deploy-history", "admin/deploys/history_panel.html",
                                 DeployHistoryPanel.context, order=10, position="bottom")
     admin_panels.register_action(admin_panels.DEPLOY_ACTION, deploy_now, _("Deploy now"))

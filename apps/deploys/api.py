@@ -12,7 +12,14 @@ from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
 from apps.deploys import replays
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
-from apps.deploys.schemas import DeployDetailOut, DeployOut, PromoteIn, RollbackIn
+from apps.deploys.schemas import (
+    DeployDetailOut,
+    DeployOut,
+    PromoteIn,
+    RollbackIn,
+    WorkloadStatusOut,
+)
+from apps.deploys.status import workload_status
 from apps.workloads.models import Workload
 
 router = Router(tags=["deploys"])
@@ -89,3 +96,13 @@ def workload_deploys(request, workload_id: PathId):
     # Backups prefetched: DeployOut shows each entry's pre-deploy backup.
     return (workload.deploys.select_related("requested_by").prefetch_related("backups")
             .order_by("-id"))
+
+
+@router.get("/workloads/{workload_id}/status", response={200: WorkloadStatusOut, **READ_ERRORS},
+            summary="What a workload runs, at a glance",
+            description="State (running, stopped, failing, absent), the running version (tag "
+                        "and digest), since when, its URLs and the last deploy with its outcome "
+                        "and cause; words in the request's language. Read from the database "
+                        "(no engine call): cheap enough to poll every few seconds.")
+def workload_status_view(request, workload_id: PathId):
+    return workload_status(get_object_or_404(Workload, pk=workload_id), request)

@@ -31,7 +31,7 @@ from apps.deploys.triggers import get_trigger_kind
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
-from apps.workloads.models import RegistryCredential, Workload
+from apps.workloads.models import DesiredState, RegistryCredential, Workload
 from apps.workloads.secrets import known_secret_values
 from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source, runner
 from apps.workloads.sources.base import workload_labels
@@ -232,6 +232,11 @@ def _run(deploy, write, retiring):
     workload = Workload.objects.get(pk=deploy.workload_id)
     Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
     write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
+    # Deploying a stopped workload starts it (apps.workloads.controls): what the deploy
+    # leaves running, new version or the restored old one, is meant to run.
+    if Workload.objects.filter(pk=workload.pk, desired_state=DesiredState.STOPPED).update(
+            desired_state=DesiredState.RUNNING):
+        write(_("The workload was stopped; this deploy starts it."))
     if not _recover_earlier(workload, write):
         _finish(deploy, write, "engine_down",
                 _("An interrupted deploy could not be undone; the engine is unreachable."))

@@ -13,7 +13,7 @@ from apps.deploys.dispatch import announce, dispatch
 from apps.deploys.ledger import current_deploy, previous_target, record_availability
 from apps.deploys.models import Backup, Reason, Status
 from apps.workloads.events import record_event
-from apps.workloads.models import EnvVar
+from apps.workloads.models import DesiredState, EnvVar, Workload
 
 
 def rollback(workload, *, target=None, restore_config=False, with_data=False, user=None,
@@ -111,6 +111,10 @@ def watch_and_roll_back(deploy):
         return None
     check = {**health.DEFAULTS, **check}
     if health.watch(container.docker_id, check, settings.TINYFORGE_HEALTH_GRACE):
+        return None
+    # Stopped by its operator during the grace period: not a failure to roll back from.
+    if Workload.objects.filter(pk=deploy.workload_id,
+                               desired_state=DesiredState.STOPPED).exists():
         return None
     # A newer deploy may have replaced this one during the grace period: never roll that back.
     current = current_deploy(deploy.workload)

@@ -65,3 +65,30 @@ class RollbackIn(StrictSchema):
     deploy_id: Id | None = None
     restore_config: bool = False
     with_data: bool = False
+
+
+class VersionOut(Schema):
+    tag: str
+    digest: str
+    short: str
+    deploy_id: int
+
+
+class LastDeployOut(Schema):
+    id: int
+    status: str
+    status_label: str
+    cause: str
+    error: str
+    when: str
+    url: str
+
+
+class WorkloadStatusOut(Schema):
+    state: str  # running, stopped, failing or absent (never deployed)
+    state_label: str
+    version: VersionOut | None
+    since: str
+    urls: list[str]
+    last_deploy: LastDeployOut | None
+    containers: int

@@ -6,17 +6,18 @@ from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from apps.core.admin_titles import TitledAdmin
 from apps.core.crypto import MASK
-from apps.workloads import actions, admin_panels, host_access, proxy
+from apps.workloads import actions, admin_panels, controls, host_access, proxy
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
+    RUN_STATE_LABELS,
     ApiToken,
     Container,
     EnvVar,
@@ -27,13 +28,6 @@ from apps.workloads.models import (
 )
 from apps.workloads.sources.runner import domains_of
 from apps.workloads.vocabulary import container_state_label, event_kind_label
-
-# Workload.state returns these codes (the API keeps them); the admin shows the labels.
-STATE_LABELS = {
-    "absent": pgettext_lazy("workload state", "not deployed"),
-    "running": pgettext_lazy("workload state", "running"),
-    "degraded": pgettext_lazy("workload state", "degraded"),
-}
 
 
 class SecretValueWidget(forms.PasswordInput):
@@ -100,8 +94,19 @@ class ContainerInline(admin.TabularInline):
     model = Container
     extra = 0
     can_delete = False
-    fields = ("name", "service", "image", "digest", "state_label", "deploy_id")
+    fields = ("name", "service", "image_cut", "short_digest", "state_label", "deploy_id")
     readonly_fields = fields
+
+    @admin.display(description=_("image"))
+    def image_cut(self, obj):
+        return format_html('<span class="tf-cut" title="{}">{}</span>', obj.image, obj.image)
+
+    @admin.display(description=_("digest"))
+    def short_digest(self, obj):
+        if not obj.digest:
+            return "—"
+        return format_html('<code title="{}">{}</code>', obj.digest,
+                           obj.digest.split(":")[-1][:12])
 
     @admin.display(description=_("state"))
     def state_label(self, obj):
@@ -171,8 +176,7 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
 
     @admin.display(description=_("state"))
     def state_badge(self, obj):
-        state = obj.state
-        return STATE_LABELS.get(state, state)
+        return RUN_STATE_LABELS[obj.run_state]
 
     @admin.display(description=_("version running"))
     def running_version(self, obj):
@@ -234,13 +238,18 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
             "workload_panel_js": [src for panel in panels for src in panel.js],
             "can_deploy": (admin_panels.action(admin_panels.DEPLOY_ACTION) is not None
                            and self.has_change_permission(request, workload)),
+            "can_control": (workload is not None and request.user.is_staff
+                            and self.has_change_permission(request, workload)),
         }
         return super().change_view(request, object_id, form_url,
                                    {**context, **(extra_context or {})})
 
     def get_urls(self):
         extra = [path("<int:pk>/deploy/", self.admin_site.admin_view(self.deploy_view),
-                      name="workloads_workload_deploy")]
+                      name="workloads_workload_deploy"),
+                 path("<int:pk>/control/<str:verb>/",
+                      self.admin_site.admin_view(self.control_view),
+                      name="workloads_workload_control")]
         return extra + super().get_urls()
 
     def deploy_view(self, request, pk):
@@ -251,6 +260,31 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
         if request.method != "POST" or not self.has_change_permission(request, workload):
             return redirect("admin:workloads_workload_change", pk)
         deploy.function(self, request, Workload.objects.filter(pk=pk))
+        return redirect("admin:workloads_workload_change", pk)
+
+    def control_view(self, request, pk, verb):
+        """Start, stop, restart (apps.workloads.controls). Stop asks first: a GET shows a
+        confirmation page, the POST acts."""
+        workload = get_object_or_404(Workload, pk=pk)
+        control = CONTROLS.get(verb)
+        if control is None:
+            raise Http404
+        allowed = request.user.is_staff and self.has_change_permission(request, workload)
+        if request.method != "POST" or not allowed:
+            if allowed and verb == "stop":
+                return TemplateResponse(request, "admin/workloads/workload/stop_confirm.html", {
+                    **self.admin_site.each_context(request), "workload": workload,
+                    "opts": self.opts, "title": _("Stop %(name)s?") % {"name": workload.name},
+                })
+            return redirect("admin:workloads_workload_change", pk)
+        try:
+            control[0](workload, user=request.user)
+            self.message_user(request, control[1] % {"name": workload.name})
+        except actions.Conflict as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        except EngineError as exc:
+            self.message_user(request, _("The Docker engine could not do this (%(code)s).")
+                              % {"code": exc.code}, messages.ERROR)
         return redirect("admin:workloads_workload_change", pk)
 
     # Saving goes through apps.workloads.actions, exactly like the API: the same checks (names,
@@ -324,6 +358,14 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+# verb -> (the one entry point, the message once done)
+CONTROLS = {
+    "start": (controls.do_start, _("Started %(name)s.")),
+    "stop": (controls.do_stop, _("Stopped %(name)s.")),
+    "restart": (controls.do_restart, _("Restarted %(name)s.")),
+}
 
 
 def _deploy_model():

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from ninja import Path, Router
+from ninja import Path, Query, Router, Schema
 from ninja import Status as Reply
 from ninja.renderers import JSONRenderer
 
@@ -17,7 +17,7 @@ from apps.core.auth import STAFF, require_staff
 from apps.core.crypto import EncryptedTextField
 from apps.core.errors import error_response
 from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId
-from apps.workloads import actions, engine
+from apps.workloads import actions, controls, engine, runtime_logs
 from apps.workloads.models import Container, EnvVar, RegistryCredential, Volume, Workload
 from apps.workloads.schemas import (
     REGISTRY_HOST_PATTERN,
@@ -104,7 +104,8 @@ def workload_out(workload):
     return {
         **{f: getattr(workload, f) for f in (
             "id", "name", "kind", "ref_id", "spec", "title", "description", "title_en",
-            "title_ru", "description_en", "description_ru", "created_at", "updated_at",
+            "title_ru", "description_en", "description_ru", "desired_state",
+            "created_at", "updated_at",
         )},
         "state": Workload.state_of([c["state"] for c in workload.related_out["containers"]]),
         **workload.related_out,
@@ -240,6 +241,71 @@ def delete_registry(request, registry_id: PathId):
     require_staff(request)
     get_object_or_404(RegistryCredential, pk=registry_id).delete()
     return Reply(204, None)
+
+
+class LogLineOut(Schema):
+    time: str
+    cursor: str
+    service: str
+    container: str
+    text: str
+
+
+class LogOut(Schema):
+    lines: list[LogLineOut]
+    cursor: str | None  # pass back as ``since`` to get only newer lines
+
+
+LogTail = Annotated[int, Query(ge=1, le=runtime_logs.MAX_TAIL,
+                               description="How many of the newest lines (per container).")]
+LogSince = Annotated[str | None, Query(
+    pattern=runtime_logs.CURSOR_RE.pattern, max_length=22,
+    description="Only lines after this cursor (seconds since the epoch, e.g. the `cursor` of "
+                "the previous answer).")]
+LogService = Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                                         description="A compose service's lines only.")]
+
+
+@router.get("/workloads/{workload_id}/logs", response={200: LogOut, **READ_ERRORS},
+            summary="Runtime log of a workload's containers",
+            description="The newest lines its containers printed (compose: every service, or "
+                        "one with `service`), oldest first, every known secret masked. Follow "
+                        "a log by passing the answer's `cursor` back as `since`.")
+def workload_logs(request, workload_id: PathId, tail: LogTail = 200, since: LogSince = None,
+                  service: LogService = None):
+    workload = get_object_or_404(Workload, pk=workload_id)
+    lines = runtime_logs.workload_log(workload, tail=tail, since=since, service=service)
+    return {"lines": lines, "cursor": lines[-1].cursor if lines else since}
+
+
+CONTROL_DESCRIPTION = ("Acts on every container of the workload (compose: every service), "
+                       "records an event and stores the desired state: a stopped workload "
+                       "stays stopped until it is started or deployed again. 409 while a "
+                       "deploy is in progress or before the first deploy.")
+
+
+@router.post("/workloads/{workload_id}/start", auth=STAFF,
+             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Start a workload",
+             description=CONTROL_DESCRIPTION)
+def start_workload(request, workload_id: PathId):
+    user = require_staff(request)
+    return workload_out(controls.do_start(get_object_or_404(Workload, pk=workload_id), user))
+
+
+@router.post("/workloads/{workload_id}/stop", auth=STAFF,
+             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Stop a workload",
+             description=CONTROL_DESCRIPTION)
+def stop_workload(request, workload_id: PathId):
+    user = require_staff(request)
+    return workload_out(controls.do_stop(get_object_or_404(Workload, pk=workload_id), user))
+
+
+@router.post("/workloads/{workload_id}/restart", auth=STAFF,
+             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Restart a workload",
+             description=CONTROL_DESCRIPTION)
+def restart_workload(request, workload_id: PathId):
+    user = require_staff(request)
+    return workload_out(controls.do_restart(get_object_or_404(Workload, pk=workload_id), user))
 
 
 def install_handlers(api):

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.core.crypto import EncryptedTextField, hash_token
 from apps.workloads.kinds import kind_choices
@@ -38,6 +39,23 @@ def default_engine_key(pk, instance=None):
     return f"tf-{instance_slug(instance)}-{pk}-{std_secrets.token_hex(2)}"
 
 
+class DesiredState(models.TextChoices):
+    """What the operator wants: a stopped workload stays stopped (reconcile and the health
+    watch leave it alone) until it is started again or deployed (a deploy starts it)."""
+
+    RUNNING = "running", _("running")
+    STOPPED = "stopped", _("stopped")
+
+
+# Workload.run_state codes and the words the admin and the commands show for them.
+RUN_STATE_LABELS = {
+    "absent": pgettext_lazy("workload state", "not deployed"),
+    "running": pgettext_lazy("workload state", "running"),
+    "stopped": pgettext_lazy("workload state", "stopped"),
+    "failing": pgettext_lazy("workload state", "failing"),
+}
+
+
 class Workload(models.Model):
     name = models.CharField(_("name"), max_length=63, unique=True, validators=[name_validator])
     kind = models.CharField(_("kind"), max_length=32, choices=kind_choices)
@@ -64,6 +82,9 @@ class Workload(models.Model):
     lock_deploy_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lock_acquired_at = models.DateTimeField(null=True, blank=True, editable=False)
     lock_owner = models.CharField(max_length=200, blank=True, editable=False)  # "host:pid"
+    desired_state = models.CharField(_("desired state"), max_length=16,
+                                     choices=DesiredState.choices,
+                                     default=DesiredState.RUNNING, editable=False)
     # The stem of the engine names (compose project, container names, volumes, image tags),
     # fixed when the workload is created so that renaming it changes nothing on the engine.
     engine_key = models.CharField(_("engine key"), max_length=100, null=True, unique=True,
@@ -106,6 +127,18 @@ class Workload(models.Model):
         if not states:
             return "absent"
         return "running" if all(s == "running" for s in states) else "degraded"
+
+    @property
+    def run_state(self):
+        """The state the admin's status header shows: running, stopped, failing, absent.
+
+        Read from the container index (prefetched where lists show it), never the engine."""
+        states = [c.state for c in self.containers.all()]
+        if not states:
+            return "absent"
+        if self.desired_state == DesiredState.STOPPED:
+            return "stopped"
+        return "running" if all(s == "running" for s in states) else "failing"
 
     def env_dict(self):
         return {var.key: var.value for var in self.env_vars.all()}

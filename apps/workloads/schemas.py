@@ -111,6 +111,7 @@ class WorkloadOut(Schema):
     description_en: str | None
     description_ru: str | None
     state: str
+    desired_state: str  # "running" or "stopped" (see apps.workloads.controls)
     env: list[EnvOut]
     volumes: list[VolumeOut]
     containers: list[ContainerOut]

@@ -30,7 +30,7 @@ def test_the_top_workloads_table_formats_numbers_for_the_page_language(
     live_server, admin_user, busy_fleet, page_language, browser_locale, cpu, memory
 ):
     with chromium_page(locale=browser_locale) as page:
-        log_in(page, live_server, admin_user.get_username(), "root-password-1")
+        log_in(page, live_server.url, admin_user)
         # The language cookie decides the page's language, whatever the browser sends.
         page.context.add_cookies([{"name": "django_language", "value": page_language,
                                    "url": live_server.url}])

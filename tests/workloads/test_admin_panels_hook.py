@@ -18,7 +18,8 @@ def test_nothing_rewrites_the_workload_admin_class():
 def test_the_deploys_and_metrics_apps_register_through_the_hook():
     names = [cls.__name__ for cls in admin_panels.inlines()]
     assert names == ["TriggerBindingInline"]
-    assert [panel.name for panel in admin_panels.panels()] == ["deploy-history", "metrics"]
+    assert [panel.name for panel in admin_panels.panels()] == [
+        "status", "logs", "deploy-history", "metrics"]
     assert admin_panels.action(admin_panels.DEPLOY_ACTION) is not None
 
 

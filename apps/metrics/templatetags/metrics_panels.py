@@ -79,3 +79,12 @@ def system_resources_card():
             "emptyTop": str(_("No workload has samples in this window.")),
         },
     }
+
+
+@register.inclusion_tag("metrics/admin/dashboard.html")
+def workload_dashboard():
+    from apps.metrics.dashboard import SPARK_HEIGHT, SPARK_WIDTH, workload_cards
+
+    cards, more = workload_cards()
+    return {"cards": cards, "more": more, "spark_width": SPARK_WIDTH,
+            "spark_height": SPARK_HEIGHT}

@@ -15,6 +15,7 @@ from apps.workloads.engine.compose_cli import compose
 from apps.workloads.engine.containers import (
     ContainerInfo,
     container_info,
+    container_log_lines,
     container_logs,
     containers_publishing,
     create_container,
@@ -54,6 +55,7 @@ __all__ = [
     "build_image",
     "compose",
     "container_info",
+    "container_log_lines",
     "container_logs",
     "container_pids",
     "container_stats",

@@ -108,6 +108,25 @@ def container_logs(container_id, tail=20):
         return raw.decode("utf-8", "replace")
 
 
+def container_log_lines(container_id, tail, since=None):
+    """The container's last ``tail`` output lines (stdout and stderr) from ``since`` (whole
+    epoch seconds) on, as ``(timestamp, text)`` pairs; the timestamp is the engine's RFC 3339
+    one with nanoseconds. A container that is gone has no lines."""
+    with translate_errors("internal"):
+        kwargs = {"stdout": True, "stderr": True, "timestamps": True, "tail": tail}
+        if since is not None:
+            kwargs["since"] = int(since)
+        try:
+            raw = get_client().api.logs(container_id, **kwargs)
+        except NotFound:
+            return []
+    lines = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        stamp, _, text = line.partition(" ")
+        lines.append((stamp, text))
+    return lines
+
+
 def stop(container_id, timeout=10):
     with translate_errors("internal"):
         try:
