@@ -99,10 +99,11 @@ def workload_deploys(request, workload_id: PathId):
 
 
 @router.get("/workloads/{workload_id}/status", response={200: WorkloadStatusOut, **READ_ERRORS},
-            summary="What a workload runs, at a glance",
-            description="State (running, stopped, failing, absent), the running version (tag "
-                        "and digest), since when, its URLs and the last deploy with its outcome "
-                        "and cause; words in the request's language. Read from the database "
-                        "(no engine call): cheap enough to poll every few seconds.")
+            summary=gettext_lazy("What a workload runs, at a glance"),
+            description=gettext_lazy(
+                "State (running, stopped, failing, absent), the running version (tag and "
+                "digest), since when, its URLs and the last deploy with its outcome and cause; "
+                "words in the request's language. Read from the database (no engine call): "
+                "cheap enough to poll every few seconds."))
 def workload_status_view(request, workload_id: PathId):
     return workload_status(get_object_or_404(Workload, pk=workload_id), request)

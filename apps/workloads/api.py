@@ -267,10 +267,11 @@ LogService = Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_.
 
 
 @router.get("/workloads/{workload_id}/logs", response={200: LogOut, **READ_ERRORS},
-            summary="Runtime log of a workload's containers",
-            description="The newest lines its containers printed (compose: every service, or "
-                        "one with `service`), oldest first, every known secret masked. Follow "
-                        "a log by passing the answer's `cursor` back as `since`.")
+            summary=gettext_lazy("Runtime log of a workload's containers"),
+            description=gettext_lazy(
+                "The newest lines its containers printed (compose: every service, or one with "
+                "`service`), oldest first, every known secret masked. Follow a log by passing "
+                "the answer's `cursor` back as `since`."))
 def workload_logs(request, workload_id: PathId, tail: LogTail = 200, since: LogSince = None,
                   service: LogService = None):
     workload = get_object_or_404(Workload, pk=workload_id)
@@ -278,14 +279,15 @@ def workload_logs(request, workload_id: PathId, tail: LogTail = 200, since: LogS
     return {"lines": lines, "cursor": lines[-1].cursor if lines else since}
 
 
-CONTROL_DESCRIPTION = ("Acts on every container of the workload (compose: every service), "
-                       "records an event and stores the desired state: a stopped workload "
-                       "stays stopped until it is started or deployed again. 409 while a "
-                       "deploy is in progress or before the first deploy.")
+CONTROL_DESCRIPTION = gettext_lazy(
+    "Acts on every container of the workload (compose: every service), records an event and "
+    "stores the desired state: a stopped workload stays stopped until it is started or "
+    "deployed again. 409 while a deploy is in progress or before the first deploy.")
 
 
 @router.post("/workloads/{workload_id}/start", auth=STAFF,
-             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Start a workload",
+             response={200: WorkloadOut, **WRITE_ERRORS},
+             summary=gettext_lazy("Start a workload"),
              description=CONTROL_DESCRIPTION)
 def start_workload(request, workload_id: PathId):
     user = require_staff(request)
@@ -293,7 +295,8 @@ def start_workload(request, workload_id: PathId):
 
 
 @router.post("/workloads/{workload_id}/stop", auth=STAFF,
-             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Stop a workload",
+             response={200: WorkloadOut, **WRITE_ERRORS},
+             summary=gettext_lazy("Stop a workload"),
              description=CONTROL_DESCRIPTION)
 def stop_workload(request, workload_id: PathId):
     user = require_staff(request)
@@ -301,7 +304,8 @@ def stop_workload(request, workload_id: PathId):
 
 
 @router.post("/workloads/{workload_id}/restart", auth=STAFF,
-             response={200: WorkloadOut, **WRITE_ERRORS}, summary="Restart a workload",
+             response={200: WorkloadOut, **WRITE_ERRORS},
+             summary=gettext_lazy("Restart a workload"),
              description=CONTROL_DESCRIPTION)
 def restart_workload(request, workload_id: PathId):
     user = require_staff(request)
