@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test lint bench requirements upgrade
+.PHONY: run test test-postgres lint bench requirements upgrade
 
 run:
 	bash scripts/setup.sh
@@ -11,6 +11,11 @@ test:
 	-bash scripts/browser.sh
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
+
+# The same suite on PostgreSQL: a local cluster (scripts/postgres.sh, as root) and DATABASE_URL.
+# Any `DATABASE_URL=postgres://... make test` does the same against another server.
+test-postgres:
+	DATABASE_URL=$$(bash scripts/postgres.sh) TINYFORGE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) $(MAKE) test
 
 lint:
 	.venv/bin/ruff check .
