@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test test-postgres lint bench requirements upgrade
+.PHONY: run test test-postgres test-both lint bench requirements upgrade
 
 run:
 	bash scripts/setup.sh
@@ -16,6 +16,10 @@ test:
 # Any `DATABASE_URL=postgres://... make test` does the same against another server.
 test-postgres:
 	DATABASE_URL=$$(bash scripts/postgres.sh) TINYFORGE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) $(MAKE) test
+
+# What CI runs: the suite on SQLite and on PostgreSQL at once (see scripts/test-both.sh).
+test-both:
+	bash scripts/test-both.sh
 
 lint:
 	.venv/bin/ruff check .
