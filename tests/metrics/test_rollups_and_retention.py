@@ -154,3 +154,23 @@ def test_pruning_restores_foreign_key_enforcement_on_its_connection(workload):
         Sample.objects.bulk_create([Sample(
             workload_id=workload.pk + 10_000, ts=aligned_now(), container_id=1,
             cpu_percent=0, memory_usage=0, memory_limit=0)])
+
+
+def test_a_prune_batch_searches_a_bounded_key_range_of_each_workload(workload):
+    """A batch deletes [oldest, upto) per workload through the (workload, ts) key: bounded on
+    both sides, so PostgreSQL does not scan the whole table for each batch."""
+    from django.db import connection
+
+    sql = retention.TIERS[0].delete_sql()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, [1000, 2000])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert ("SEARCH metrics_sample USING PRIMARY KEY (workload_id=? AND ts>? AND ts<?)"
+                    in plan), plan
+            return
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: any plan is cheap
+        cursor.execute("EXPLAIN " + sql, [1000, 2000])
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on metrics_sample" not in plan, plan
+    assert "(ts >= 1000) AND (ts < 2000)" in plan, plan
