@@ -75,7 +75,9 @@ class BenchDatabase:
         import psycopg
 
         with psycopg.connect(self.server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            # Not WITH (FORCE): that may not end an autovacuum worker (a superuser's process);
+            # a plain DROP asks autovacuum to leave, and this run holds no connection anymore.
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
 
 
 def setup_django(db_path=None, instance=None, database_url=""):

@@ -118,7 +118,8 @@ def empty_postgres_database():
         admin.execute(f'CREATE DATABASE "{name}"')
     yield urlunsplit(parts._replace(path="/" + name))
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # Every process that used it has exited; a plain DROP also asks autovacuum to leave.
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def manage(env, *args):

@@ -174,3 +174,13 @@ def test_a_prune_batch_searches_a_bounded_key_range_of_each_workload(workload):
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan on metrics_sample" not in plan, plan
     assert "(ts >= 1000) AND (ts < 2000)" in plan, plan
+
+
+def test_tinyforges_connections_run_without_jit_compilation_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting (this suite runs on both databases in CI)")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
