@@ -1,16 +1,29 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test lint bench requirements upgrade
+.PHONY: run test test-sqlite test-postgres test-both lint bench requirements upgrade
 
 run:
 	bash scripts/setup.sh
 	.venv/bin/python manage.py serve
 
+# The README's test command, and what CI runs: the whole suite on SQLite and on PostgreSQL at
+# once (scripts/test-both.sh prepares the engine, Caddy, chromium and a local PostgreSQL cluster).
 test:
+	bash scripts/test-both.sh
+
+# The suite on SQLite only (quicker while working).
+test-sqlite:
 	bash scripts/setup.sh dev
 	-bash scripts/engine.sh
 	-bash scripts/browser.sh
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
+
+# The same suite on PostgreSQL: a local cluster (scripts/postgres.sh, as root) and DATABASE_URL.
+# Any `DATABASE_URL=postgres://... make test` does the same against another server.
+test-postgres:
+	DATABASE_URL=$$(bash scripts/postgres.sh) TINYFORGE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) $(MAKE) test-sqlite
+
+test-both: test
 
 lint:
 	.venv/bin/ruff check .

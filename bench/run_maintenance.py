@@ -1,4 +1,5 @@
-"""Maintenance benchmark: rollups and pruning at 250 containers, on SQLite.
+"""Maintenance benchmark: rollups and pruning at 250 containers (SQLite, or PostgreSQL with
+``--database-url``).
 
     .venv/bin/python bench/run_maintenance.py --workloads 50 --per-workload 5 --minutes 90
 
@@ -17,52 +18,45 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import host_context, ms, percentile, remove_db, setup_django  # noqa: E402
-from bench.run_query import INTERVAL, make_index, sample_rows  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_database_option,
+    analyze,
+    bulk_insert,
+    host_context,
+    ms,
+    percentile,
+    remove_db,
+    setup_django,
+)
+from bench.run_query import HOST_COLUMNS, INTERVAL, make_index, sample_rows  # noqa: E402
 
 DAY = 86400
 LAG = 10
 
 
 def insert_raw(index, ticks):
-    from django.db import connection
-
     from apps.metrics.sampler import SAMPLE_COLUMNS
 
-    raw = connection.connection
-    sql = (f"INSERT INTO metrics_sample ({', '.join(SAMPLE_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(SAMPLE_COLUMNS))})")
-    raw.execute("BEGIN")
-    for workload_id, containers in index.items():
-        raw.executemany(sql, sample_rows(workload_id, containers, ticks))
-    raw.executemany(
-        "INSERT INTO metrics_hostsample (ts, cpu_percent, memory_usage, memory_limit, net_rx, "
-        "net_tx, blk_read, blk_write) VALUES (?, 30, 1073741824, 17179869184, 0, 0, 0, 0)",
-        ((ts,) for ts in ticks),
-    )
-    raw.execute("COMMIT")
+    bulk_insert("metrics_sample", SAMPLE_COLUMNS,
+                (row for workload_id, containers in index.items()
+                 for row in sample_rows(workload_id, containers, ticks)))
+    bulk_insert("metrics_hostsample", HOST_COLUMNS,
+                ((ts, 30, 2**30, 16 * 2**30, 0, 0, 0, 0) for ts in ticks))
+
+
+BUCKET = (1, 10, 1, 19, 1000, 1, 1999, 0, 0, 0, 0, 0)
+BUCKET_COLUMNS = ("count", "cpu_sum", "cpu_min", "cpu_max", "memory_sum", "memory_min",
+                  "memory_max", "memory_limit", "net_rx_sum", "net_tx_sum", "blk_read_sum",
+                  "blk_write_sum")
 
 
 def insert_buckets(index, resolution, start, end):
     """Synthetic rollup buckets (as if built long ago) for every workload and the host."""
-    from django.db import connection
-
-    raw = connection.connection
-    values = "1, 10, 1, 19, 1000, 1, 1999, 0, 0, 0, 0, 0"
-    columns = ("count, cpu_sum, cpu_min, cpu_max, memory_sum, memory_min, memory_max, "
-               "memory_limit, net_rx_sum, net_tx_sum, blk_read_sum, blk_write_sum")
-    raw.execute("BEGIN")
-    for workload_id in index:
-        raw.executemany(
-            f"INSERT INTO metrics_rollup (workload_id, resolution, ts, {columns}) "
-            f"VALUES (?, ?, ?, {values})",
-            ((workload_id, resolution, ts) for ts in range(start, end, resolution)),
-        )
-    raw.executemany(
-        f"INSERT INTO metrics_hostrollup (resolution, ts, {columns}) VALUES (?, ?, {values})",
-        ((resolution, ts) for ts in range(start, end, resolution)),
-    )
-    raw.execute("COMMIT")
+    bulk_insert("metrics_rollup", ("workload_id", "resolution", "ts", *BUCKET_COLUMNS),
+                ((workload_id, resolution, ts, *BUCKET) for workload_id in index
+                 for ts in range(start, end, resolution)))
+    bulk_insert("metrics_hostrollup", ("resolution", "ts", *BUCKET_COLUMNS),
+                ((resolution, ts, *BUCKET) for ts in range(start, end, resolution)))
 
 
 def set_watermarks(until):
@@ -91,9 +85,10 @@ def main():
     parser.add_argument("--per-workload", type=int, default=5)
     parser.add_argument("--minutes", type=int, default=90)
     parser.add_argument("--keep-db", action="store_true")
+    add_database_option(parser)
     options = parser.parse_args()
 
-    db_path = setup_django()
+    db_path = setup_django(database_url=options.database_url)
     from apps.metrics import retention, rollups, tallies
 
     now = int(time.time()) // 3600 * 3600
@@ -105,6 +100,7 @@ def main():
         insert_buckets(index, 60, now - 7 * DAY - 3600, now - 2 * DAY)
         insert_buckets(index, 3600, now - 91 * DAY, now - 2 * DAY)
         set_watermarks(now - 2 * DAY)
+        analyze()
         print(f"state built in {time.perf_counter() - began:.1f} s: "
               f"{options.workloads * options.per_workload} containers, 48 h raw")
 

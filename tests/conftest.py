@@ -117,6 +117,19 @@ def engine():
     dockerlab.remove_networks(instance)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, end the connections threads of this session left open to its test
+    database (a server thread, a sampler), which would keep `DROP DATABASE` from removing it."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def on_commit_as_in_autocommit(monkeypatch):
     """Work enqueued after commit (deploys) runs in `django_db` tests as it would in production

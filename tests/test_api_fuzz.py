@@ -42,7 +42,23 @@ MIN_CASES = 1000
 
 
 @pytest.fixture
-def known_objects(make_workload, monkeypatch):
+def connections_kept_between_requests():
+    """The cases go through the WSGI app, whose request signals close the database connection
+    of a request that ends inside a transaction (the test's own). Django's test client detaches
+    that handler for the same reason; on an in-memory SQLite database closing does nothing, on
+    PostgreSQL it would end the test's transaction."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def known_objects(connections_kept_between_requests, make_workload, monkeypatch):
     # Deploys stay queued: the fuzzer tests the HTTP contract, not pulls of made-up images.
     monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: None)
     workload = make_workload(name="fuzz-target")

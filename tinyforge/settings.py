@@ -118,7 +118,10 @@ SQLITE_OPTIONS = {
 }
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Connections are kept for a minute; a kept connection the server dropped meanwhile (a
+    # PostgreSQL restart) is noticed when a request starts, instead of failing that request.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60,
+                                                  conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
 else:

@@ -39,7 +39,10 @@ class Tier:
         return oldest_host_ts(self.table, self.resolution)
 
     def delete_sql(self):
-        where = "ts < %s"
+        # Bounded on both sides: a batch deletes [oldest, upto). Without the lower bound
+        # PostgreSQL cannot use the (workload, ts) key for a batch and scans the whole table
+        # each time; with it, it searches each workload's range (as SQLite already did).
+        where = "ts >= %s AND ts < %s"
         if self.resolution:
             where += f" AND resolution = {self.resolution}"
         if self.per_workload:
@@ -133,7 +136,7 @@ def prune_tier(tier, cutoff, batch_rows, counts, on_batch=None):
         upto = min(cutoff, oldest + span)
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [upto])
+            cursor.execute(sql, [oldest, upto])
             rows = max(cursor.rowcount, 0)
         deleted += rows
         if on_batch:

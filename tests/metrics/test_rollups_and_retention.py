@@ -2,6 +2,7 @@
 import random
 
 import pytest
+from django.db import IntegrityError
 from django.db.models import Sum
 from django.test import override_settings
 
@@ -144,6 +145,42 @@ def test_pruning_restores_foreign_key_enforcement_on_its_connection(workload):
 
     put_samples(index_container(workload), [aligned_now() - 2 * DAY])
     assert retention.prune()["raw"] == 1
+    if connection.vendor == "sqlite":  # the pragma pruning turns off for a while
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys")
+            assert cursor.fetchone() == (1,)
+    # On every database: a sample of a workload that does not exist is still refused.
+    with pytest.raises(IntegrityError):
+        Sample.objects.bulk_create([Sample(
+            workload_id=workload.pk + 10_000, ts=aligned_now(), container_id=1,
+            cpu_percent=0, memory_usage=0, memory_limit=0)])
+
+
+def test_a_prune_batch_searches_a_bounded_key_range_of_each_workload(workload):
+    """A batch deletes [oldest, upto) per workload through the (workload, ts) key: bounded on
+    both sides, so PostgreSQL does not scan the whole table for each batch."""
+    from django.db import connection
+
+    sql = retention.TIERS[0].delete_sql()
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA foreign_keys")
-        assert cursor.fetchone() == (1,)
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, [1000, 2000])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert ("SEARCH metrics_sample USING PRIMARY KEY (workload_id=? AND ts>? AND ts<?)"
+                    in plan), plan
+            return
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: any plan is cheap
+        cursor.execute("EXPLAIN " + sql, [1000, 2000])
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on metrics_sample" not in plan, plan
+    assert "(ts >= 1000) AND (ts < 2000)" in plan, plan
+
+
+def test_tinyforges_connections_run_without_jit_compilation_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting (this suite runs on both databases in CI)")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)

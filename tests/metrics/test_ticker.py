@@ -175,6 +175,9 @@ def test_the_standing_sampler_ends_within_one_poll_of_its_stop_and_frees_the_lea
     assert SamplerLease.objects.get(pk=1).owner == ""
 
 
+# After an error the sampler closes its database connections (a real close on PostgreSQL), which
+# would end a test's wrapping transaction: this test commits for real.
+@pytest.mark.django_db(transaction=True)
 def test_an_unexpected_error_costs_the_standing_sampler_some_ticks_not_its_life(metrics_log):
     clock = FakeClock(1_000_000_001)
     sampler = RecordingSampler(clock)
