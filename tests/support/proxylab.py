@@ -109,6 +109,23 @@ class Caddy:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def wait_for_certificates(self, hosts, deadline_s: float = 20) -> bool:
+        """True once the internal CA's certificate of every host is fully stored (its metadata
+        JSON parses): killing Caddy while it writes one leaves a file it refuses to load."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            stored = []
+            for host in hosts:
+                meta = next(iter(self.storage.glob(f"certificates/*/{host}/{host}.json")), None)
+                try:
+                    stored.append(meta is not None and bool(json.loads(meta.read_text())))
+                except (OSError, ValueError):
+                    stored.append(False)
+            if all(stored):
+                return True
+            time.sleep(0.1)
+        return False
+
     def restart_empty(self) -> Caddy:
         """Kill and start again with the initial (empty) config, same ports and storage."""
         self.kill()
