@@ -221,26 +221,8 @@ def replace_container(ctx, image, service=""):
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
     ctx.mark("creating", old=[c.id for c in old],
              was_running=[c.id for c in old if c.state == "running"])
-    try:
-        new_id = engine.create_container(
-            name=container_name(ctx.workload, ctx.deploy_id),
-            image=image,
-            command=spec.get("command"),
-            env=ctx.env,
-            labels=labels,
-            ports=port_bindings(spec.get("ports") or []),
-            mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
-            restart=spec.get("restart"),
-            limits=spec.get("limits") or {},
-            network=_network_for(spec),
-        )
-    except EngineError as exc:
-        # The engine refused: nothing changed, a plain failure. A lost connection may have
-        # created it all the same, so that case stays "creating" for recovery to look.
-        if exc.code != "engine_down":
-            ctx.mark("rolled_back")
-        raise
-    ctx.mark("created", new=[new_id])
+    new_id = _create_new(ctx, image, spec, labels,
+                         ports=port_bindings(spec.get("ports") or []))
     ctx.log(_("Created container %(id)s.") % {"id": new_id[:12]})
     stopped = _release_ports(ctx, old) if spec.get("ports") else []
     if stopped:
@@ -323,24 +305,7 @@ def swap_behind_proxy(ctx, image, service=""):
     old = [c for c in current_containers(ctx.workload) if c.state != "removing"]
     ctx.mark("creating", old=[c.id for c in old],
              was_running=[c.id for c in old if c.state == "running"])
-    try:
-        new_id = engine.create_container(
-            name=container_name(ctx.workload, ctx.deploy_id),
-            image=image,
-            command=spec.get("command"),
-            env=ctx.env,
-            labels=labels,
-            ports=None,
-            mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
-            restart=spec.get("restart"),
-            limits=spec.get("limits") or {},
-            network=_network_for(spec),
-        )
-    except EngineError as exc:
-        if exc.code != "engine_down":
-            ctx.mark("rolled_back")
-        raise
-    ctx.mark("created", new=[new_id])
+    new_id = _create_new(ctx, image, spec, labels, ports=None)
     ctx.log(_("Created container %(id)s beside the running one.") % {"id": new_id[:12]})
     previous = None
     try:
@@ -487,3 +452,28 @@ def _raise_if_crashed(container_id, info):
         detail = {"exit_code": info.exit_code} if info and info.state != "running" else {}
         raise EngineError("start_failed", f"container exited with code {code}: {logs[-500:]}",
                           detail)
+
+
+def _create_new(ctx, image, spec, labels, ports):
+    """Create (not start) the new container of a deploy, for both swaps; marks the phase."""
+    try:
+        new_id = engine.create_container(
+            name=container_name(ctx.workload, ctx.deploy_id),
+            image=image,
+            command=spec.get("command"),
+            env=ctx.env,
+            labels=labels,
+            ports=ports,
+            mounts=engine_mounts(ctx.mounts, workload_labels(ctx.workload)),
+            restart=spec.get("restart"),
+            limits=spec.get("limits") or {},
+            network=_network_for(spec),
+        )
+    except EngineError as exc:
+        # The engine refused: nothing changed, a plain failure. A lost connection may have
+        # created it all the same, so that case stays "creating" for recovery to look.
+        if exc.code != "engine_down":
+            ctx.mark("rolled_back")
+        raise
+    ctx.mark("created", new=[new_id])
+    return new_id
