@@ -5,7 +5,9 @@ from ``CODES`` — never a docker SDK object or exception.
 
 - ``errors``: ``CODES`` (the failure vocabulary the ledger's messages are built from),
   ``EngineError``, ``EngineDown``, facts parsed out of engine text;
-- ``client``: the shared connection, ``ping``, ``reset``, the exception mapping;
+- ``targets``: ``EngineTarget`` (how to reach one engine) and ``using(target)`` (which engine
+  the calls in this context go to; the local one by default);
+- ``client``: one pooled connection per target, ``ping``, ``reset``, the exception mapping;
 - ``containers``, ``images``, ``volumes``, ``networks``: the engine objects a deploy works with;
 - ``compose_cli``: compose projects through the CLI (``compose``);
 - ``stats``: what the metrics sampler reads (running ids, host pids, the stats API).
@@ -44,6 +46,7 @@ from apps.workloads.engine.stats import (
     engine_memory_total,
     running_container_ids,
 )
+from apps.workloads.engine.targets import LOCAL, EngineTarget, current_target, using
 from apps.workloads.engine.volumes import ensure_volume, volume_mountpoint
 
 __all__ = [
@@ -51,6 +54,8 @@ __all__ = [
     "ContainerInfo",
     "EngineDown",
     "EngineError",
+    "EngineTarget",
+    "LOCAL",
     "ImageInfo",
     "build_image",
     "compose",
@@ -61,6 +66,7 @@ __all__ = [
     "container_stats",
     "containers_publishing",
     "create_container",
+    "current_target",
     "engine_is_local",
     "engine_memory_total",
     "ensure_network",
@@ -82,5 +88,6 @@ __all__ = [
     "running_container_ids",
     "start",
     "stop",
+    "using",
     "volume_mountpoint",
 ]

@@ -3,70 +3,85 @@ the mapping of SDK/transport exceptions to ``EngineError`` codes."""
 import threading
 
 import docker
+import docker.tls
 import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, NotFound
 
 from apps.workloads.engine.errors import EngineDown, EngineError, missing_manifest, port_in_use
+from apps.workloads.engine.targets import EngineTarget, credentials_dir, current_target
 
-_client = None
-_stats_clients = {}
+# One client per engine target (and per stats concurrency): {(target, purpose): client}.
+# Keyed by the target itself (frozen, compared by value), so a host whose address or
+# certificates changed gets a new connection.
+_clients = {}
 _client_lock = threading.Lock()
 
 
-def _connect(**kwargs):
-    if settings.DOCKER_HOST:
-        return docker.DockerClient(base_url=settings.DOCKER_HOST, **kwargs)
+def _connect(target: EngineTarget, **kwargs):
+    url = target.effective_url
+    if target.scheme == "tcp" and target.tls_cert:
+        path = credentials_dir(target)
+        tls = docker.tls.TLSConfig(
+            client_cert=(f"{path}/cert.pem", f"{path}/key.pem"), ca_cert=f"{path}/ca.pem",
+            verify=True)
+        return docker.DockerClient(base_url=url.replace("tcp://", "https://", 1), tls=tls,
+                                   **kwargs)
+    if target.scheme == "ssh":
+        raise EngineDown(f"{target.name}: SSH engines are not supported yet")
+    if url:
+        return docker.DockerClient(base_url=url, **kwargs)
     return docker.from_env(**kwargs)
 
 
-def get_client():
-    """The shared client (created on first use). Raises EngineDown."""
-    global _client
+def _cached(purpose, make):
+    target = current_target()
     with _client_lock:
-        if _client is None:
+        client = _clients.get((target, purpose))
+        if client is None:
             try:
-                _client = _connect(timeout=settings.TINYFORGE_DOCKER_TIMEOUT, max_pool_size=32)
+                client = make(target)
             except (DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineDown(str(exc)) from exc
-        return _client
+            _clients[(target, purpose)] = client
+        return client
+
+
+def get_client():
+    """The current target's shared client (created on first use). Raises EngineDown."""
+    def make(target):
+        timeout = target.timeout or settings.TINYFORGE_DOCKER_TIMEOUT
+        return _connect(target, timeout=timeout, max_pool_size=32)
+    return _cached("shared", make)
 
 
 def stats_client(concurrency):
     """A client of its own for the stats API, its connection pool as large as the number of
     calls in flight (those calls are slow, and would starve the shared pool)."""
-    with _client_lock:
-        client = _stats_clients.get(concurrency)
-        if client is None:
-            try:
-                client = _connect(timeout=30, max_pool_size=concurrency)
-            except (DockerException, requests.exceptions.RequestException) as exc:
-                raise EngineDown(str(exc)) from exc
-            _stats_clients[concurrency] = client
-        return client
+    return _cached(("stats", concurrency),
+                   lambda target: _connect(target, timeout=30, max_pool_size=concurrency))
 
 
-def reset():
-    """Forget every cached client: the next call connects again (to the engine as configured
-    now). Called when the engine was lost, and by tests that point DOCKER_HOST elsewhere."""
-    global _client
+def reset(target=None):
+    """Forget cached clients: the next call connects again (to the engine as configured now).
+    ``target=None`` forgets every client (tests that point DOCKER_HOST elsewhere); the lost-engine
+    path forgets only the current target's, so a lost host never drops another host's
+    connections."""
     with _client_lock:
-        _client = None
-        _stats_clients.clear()
+        for key in list(_clients):
+            if target is None or key[0] == target:
+                del _clients[key]
 
 
 def engine_is_local():
-    """True when the engine runs on this machine (a unix socket), so its cgroups are readable."""
-    host = settings.DOCKER_HOST
-    return not host or host.startswith("unix://")
+    """True when the current engine runs on this machine (a unix socket), so its cgroups are
+    readable."""
+    return current_target().is_local
 
 
 def local_socket_path():
-    """The engine's unix socket path, or None when the engine is reached another way."""
-    host = settings.DOCKER_HOST
-    if not host:
-        return "/var/run/docker.sock"
-    return host[len("unix://"):] if host.startswith("unix://") else None
+    """The current engine's unix socket path, or None when it is reached another way."""
+    return current_target().socket_path
 
 
 def ping():
@@ -74,7 +89,7 @@ def ping():
     try:
         return bool(get_client().ping())
     except (EngineError, DockerException, requests.exceptions.RequestException):
-        reset()
+        reset(current_target())
         return False
 
 
@@ -93,7 +108,7 @@ class translate_errors:
         if exc is None or isinstance(exc, EngineError):
             return False
         if isinstance(exc, requests.exceptions.ConnectionError):
-            reset()
+            reset(current_target())
             raise EngineDown(str(exc)) from exc
         if isinstance(exc, APIError):
             text = str(exc.explanation or exc)

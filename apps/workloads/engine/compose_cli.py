@@ -7,6 +7,7 @@ import subprocess
 from django.conf import settings
 
 from apps.workloads.engine.errors import EngineDown, EngineError, port_in_use
+from apps.workloads.engine.targets import cli_environment, current_target
 
 
 def _compose_command():
@@ -19,8 +20,7 @@ def _compose_command():
 
 def _run_cli(args, cwd=None, timeout=None):
     env = dict(os.environ)
-    if settings.DOCKER_HOST:
-        env["DOCKER_HOST"] = settings.DOCKER_HOST
+    env.update(cli_environment(current_target()))
     return subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout or settings.TINYFORGE_DEPLOY_TIMEOUT,

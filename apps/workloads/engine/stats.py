@@ -23,6 +23,7 @@ from apps.workloads.engine.client import (
 )
 from apps.workloads.engine.containers import label_filters
 from apps.workloads.engine.errors import EngineDown, EngineError
+from apps.workloads.engine.targets import current_target
 
 _pools = {}
 _pools_lock = threading.Lock()
@@ -148,7 +149,7 @@ def container_stats(ids, one_shot=True, concurrency=64):
     try:
         results = list(_stats_pool(concurrency).map(one, ids))
     except (requests.exceptions.ConnectionError, OSError, http.client.HTTPException) as exc:
-        reset()
+        reset(current_target())
         raise EngineDown(str(exc)) from exc
     except (APIError, DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError("internal", str(exc)) from exc
