@@ -73,6 +73,29 @@ def test_the_status_header_shows_the_running_version_and_follows_a_deploy_withou
 
 
 @pytest.mark.docker
+def test_a_dashboard_card_follows_a_deploy_without_reload(live_server, admin_user, talker_images):
+    first, second = talker_images
+    workload = deploy_talker(first, name="card-follows")
+    with admin_browser("en") as page:
+        log_in(page, live_server.url, admin_user)
+        page.goto(f"{live_server.url}/admin/")
+        card = f"#tf-dashboard .tf-card[data-workload='{workload.name}']"
+        before = page.locator(f"{card} .tf-card-deploy").inner_text()
+        assert f"#{workload.deploys.get().pk}" in before
+
+        actions.update_workload(workload, {"spec": {**workload.spec, "image": second}})
+        deploy = dispatch(workload, Reason.API)
+        assert deploy.status == Status.SUCCEEDED, deploy.log
+        page.wait_for_function(
+            "([selector, id]) => { const c = document.querySelector(selector);"
+            " return c && c.textContent.includes('#' + id); }",
+            arg=[f"{card} .tf-card-deploy", deploy.pk], timeout=DEADLINE_MS)
+        assert page.locator("#tf-dashboard").get_attribute("data-refreshed")
+        assert deploy.pinned_ref.split(":")[-1][:12] in page.locator(card).inner_text()
+        screenshot(page, "dashboard-after-deploy")
+
+
+@pytest.mark.docker
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_log_panel_shows_a_line_printed_after_the_page_opened_with_the_secret_masked(
         language, live_server, admin_user, talker_images):
@@ -111,6 +134,7 @@ def test_no_admin_page_is_wider_than_a_1366_pixel_window(
         "triggers": "/admin/deploys/trigger/",
         "events": "/admin/workloads/eventlog/",
         "containers-and-history": f"/admin/workloads/workload/{workloads[2].pk}/change/",
+        "add-workload-form": "/admin/workloads/workload/add/",
     }
     with admin_browser(language) as page:
         log_in(page, live_server.url, admin_user)
@@ -121,3 +145,25 @@ def test_no_admin_page_is_wider_than_a_1366_pixel_window(
             wider[name] = horizontal_overflow(page)
             screenshot(page, f"fit-1366-{language}-{name}")
         assert wider == {name: 0 for name in pages}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_workload_form_shows_only_the_selected_kinds_options(
+        language, live_server, admin_user):
+    with admin_browser(language) as page:
+        log_in(page, live_server.url, admin_user)
+        page.goto(live_server.url + "/admin/workloads/workload/add/")
+        page.wait_for_load_state("load")
+        assert page.locator("#id_spec__image__image").is_visible()
+        assert not page.locator("#id_spec__git__repo").is_visible()
+        assert not page.locator("#id_spec").is_visible()
+
+        page.select_option("#id_kind", "git")
+        assert page.locator("#id_spec__git__repo").is_visible()
+        assert not page.locator("#id_spec__image__image").is_visible()
+        screenshot(page, f"workload-form-git-{language}")
+
+        page.check("input.tf-spec-mode[value='json']")
+        assert page.locator("#id_spec").is_visible()
+        assert not page.locator("#id_spec__git__repo").is_visible()
+        assert horizontal_overflow(page) == 0

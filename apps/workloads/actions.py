@@ -39,7 +39,7 @@ def clean_spec(kind, spec):
     if problem:
         raise InvalidInput({"spec": problem})
     try:
-        return source.validate(spec)
+        return source.clean(spec)
     except SpecError as exc:
         raise InvalidInput({f"spec.{key}": msg for key, msg in exc.errors.items()}) from None
 

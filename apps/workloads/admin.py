@@ -14,7 +14,7 @@ from modeltranslation.admin import TranslationAdmin
 
 from apps.core.admin_titles import TitledAdmin
 from apps.core.crypto import MASK
-from apps.workloads import actions, admin_panels, controls, host_access, proxy
+from apps.workloads import actions, admin_panels, controls, host_access, proxy, spec_form
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     RUN_STATE_LABELS,
@@ -26,6 +26,7 @@ from apps.workloads.models import (
     Volume,
     Workload,
 )
+from apps.workloads.sources import SOURCES
 from apps.workloads.sources.runner import domains_of
 from apps.workloads.vocabulary import container_state_label, event_kind_label
 
@@ -134,8 +135,46 @@ class WorkloadForm(forms.ModelForm):
 
     acting_user = None  # set per request by WorkloadAdmin.get_form
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each kind's option fields start from the stored spec (its own kind) or the kind's
+        # sample; the JSON text from the stored spec or the image sample.
+        instance = self.instance
+        for kind, source in SOURCES.items():
+            own = instance.pk and instance.kind == kind
+            for name, value in spec_form.initial_values(
+                    source, instance.spec if own else source.schema_sample).items():
+                self.initial.setdefault(name, value)
+        if not instance.pk:
+            self.initial.setdefault("kind", "image")
+            self.initial.setdefault("spec", SOURCES["image"].schema_sample)
+        if "spec" in self.fields:
+            self.fields["spec"].required = False
+
+    def _form_mode(self):
+        # A post without the switch (scripts, older pages) carries the spec as JSON.
+        return self.data.get(spec_form.SPEC_MODE) == spec_form.MODE_FORM
+
+    def _spec_error(self, source, key, message):
+        if key in self._spec_keys:
+            return  # the actions refused the first save for what clean() found again
+        self._spec_keys.add(key)
+        field = spec_form.field_for(source, self.fields, key) if (
+            source is not None and self._form_mode()) else None
+        self.add_error(field or "spec", f"{key}: {message}")
+
     def clean(self):
         data = super().clean()
+        self._spec_keys = set()
+        source = SOURCES.get(data.get("kind"))
+        if source is not None and self._form_mode():
+            try:
+                data["spec"] = spec_form.spec_from(source, data)
+            except spec_form.FieldProblem as problem:
+                self.add_error(problem.field, problem.message)
+                return data
+        if data.get("kind") and data.get("spec") is None:
+            data["spec"] = {}
         if data.get("kind") and "spec" in data:
             try:
                 data["spec"] = actions.clean_spec(data["kind"], data["spec"])
@@ -147,13 +186,29 @@ class WorkloadForm(forms.ModelForm):
                 )
             except actions.InvalidInput as exc:
                 for key, message in exc.errors.items():
-                    self.add_error("spec" if key.startswith("spec") else None,
-                                   f"{key}: {message}")
+                    if key.startswith("spec"):
+                        self._spec_error(source, key, message)
+                    else:
+                        self.add_error(None, f"{key}: {message}")
         for key, message in (self.refused or {}).items():
             field = key.split(".")[0].split("[")[0]
-            if not (field.startswith("spec") and self.errors.get("spec")):
-                self.add_error(field if field in self.fields else None, f"{key}: {message}")
+            if field.startswith("spec"):
+                self._spec_error(source, key, message)
+            elif field in self.fields:
+                self.add_error(field, f"{key}: {message}")
+            else:
+                self.add_error(None, f"{key}: {message}")
         return data
+
+
+# One field per option of every kind (the page shows the selected kind's), and the switch
+# between them and the JSON text. Declared on the class so that the admin's fieldsets see them.
+for _source in SOURCES.values():
+    WorkloadForm.base_fields.update(spec_form.kind_fields(_source))
+WorkloadForm.base_fields[spec_form.SPEC_MODE] = spec_form.mode_field()
+WorkloadForm.declared_fields.update(
+    {name: field for name, field in WorkloadForm.base_fields.items()
+     if name.startswith(spec_form.PREFIX) or name == spec_form.SPEC_MODE})
 
 
 @admin.register(Workload)
@@ -173,6 +228,23 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
     inlines = [EnvVarInline, VolumeInline, ContainerInline]
     readonly_fields = ("engine_key",)
     change_form_template = "admin/workloads/workload/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        """The model's fields first, then a group of option fields per kind (the page shows
+        the selected kind's: spec_form.js), then the spec as JSON with the switch."""
+        spec_fields = {spec_form.SPEC_MODE, "spec"}
+        fieldsets = []
+        for title, options in super().get_fieldsets(request, obj):
+            fields = [f for f in options.get("fields", ())
+                      if f not in spec_fields and not str(f).startswith(spec_form.PREFIX)]
+            fieldsets.append((title, {**options, "fields": fields}))
+        for kind, source in SOURCES.items():
+            names = list(spec_form.kind_fields(source))
+            fieldsets.append((_("Settings: %(kind)s") % {"kind": source.label}, {
+                "fields": names, "classes": ["tf-kind-fields", f"tf-kind-{kind}"]}))
+        fieldsets.append((_("Settings as JSON"), {
+            "fields": [spec_form.SPEC_MODE, "spec"], "classes": ["tf-spec-json"]}))
+        return fieldsets
 
     @admin.display(description=_("state"))
     def state_badge(self, obj):

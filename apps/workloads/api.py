@@ -31,6 +31,7 @@ from apps.workloads.schemas import (
     WorkloadPatch,
 )
 from apps.workloads.sources import SOURCES
+from apps.workloads.sources.options import spec_schema
 from apps.workloads.sources.runner import domains_of
 
 log = logging.getLogger("tinyforge.api")
@@ -126,10 +127,12 @@ def health(request):
 @router.get("/sources", response={200: list[SourceOut], **READ_ERRORS}, tags=["system"],
     summary=gettext_lazy("List source kinds"),
     description=gettext_lazy(
-        "Every kind of workload source (image, git, compose, ...) with a sample spec."))
+        "Every kind of workload source (image, git, compose, ...) with a sample spec and "
+        "its spec's JSON Schema."))
 def list_sources(request):
     return [
-        {"kind": s.kind, "label": str(s.label), "schema_sample": s.schema_sample}
+        {"kind": s.kind, "label": str(s.label), "schema_sample": s.schema_sample,
+         "spec_schema": spec_schema(s)}
         for s in SOURCES.values()
     ]
 

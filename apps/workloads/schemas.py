@@ -8,12 +8,16 @@ from ninja import Field, Schema
 from apps.core.schemas import Id, Line, StrictSchema, Text
 from apps.workloads.models import NAME_RE
 from apps.workloads.sources import SOURCES
+from apps.workloads.sources.options import spec_variants
 
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 NAME_PATTERN = NAME_RE.pattern
 Name = Line(63, pattern=NAME_PATTERN)
+# Typed as an object here (the workload's kind says which spec applies, and the action checks it
+# against that kind's model); documented as one variant per kind.
 SpecIn = Annotated[dict[str, Any], Field(description=(
-    "The kind's settings; see GET /api/sources for a sample of each kind."))]
+    "The kind's settings: the variant titled with the workload's kind applies. "
+    "GET /api/sources has a sample of each kind."), json_schema_extra=spec_variants(SOURCES))]
 
 
 class EnvIn(StrictSchema):
@@ -125,6 +129,7 @@ class SourceOut(Schema):
     kind: str
     label: str
     schema_sample: dict[str, Any]
+    spec_schema: dict[str, Any] = Field(description="The kind's spec as JSON Schema.")
 
 
 REGISTRY_HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"

@@ -19,6 +19,9 @@ WINDOW_CHOICES = (
 )
 DEFAULT_WINDOW = "2h"
 REFRESH_MS = 15000
+# The dashboard's cards are fetched again this often while the index is open (one page render
+# from the database: a bounded number of queries, no engine call).
+DASHBOARD_REFRESH_MS = 5000
 
 
 def chart_labels():
@@ -87,4 +90,4 @@ def workload_dashboard():
 
     cards, more = workload_cards()
     return {"cards": cards, "more": more, "spark_width": SPARK_WIDTH,
-            "spark_height": SPARK_HEIGHT}
+            "spark_height": SPARK_HEIGHT, "refresh_ms": DASHBOARD_REFRESH_MS}

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.workloads.sources.options import typed_errors
+
 LABEL_PREFIX = "tinyforge."
 
 
@@ -113,11 +115,14 @@ class Source:
     No method queries the database: what a method needs beyond the workload's own fields comes
     as an argument. Kinds that run one container derive from ``single.SingleContainerSource``.
 
-    Subclasses set ``kind`` (the registry key), ``label`` (shown to users) and ``schema_sample``
-    (a minimal valid spec shown in the docs and the admin), and implement:
+    Subclasses set ``kind`` (the registry key), ``label`` (shown to users), ``schema_sample``
+    (a minimal valid spec shown in the docs and the admin) and ``spec_model`` (the spec as a
+    typed schema, a ``sources.options.SpecModel``: it validates, documents the API's ``spec``
+    and builds the admin form), and implement:
 
     - ``validate(spec) -> dict``: the cleaned spec with defaults filled in. Raises ``SpecError``
-      naming each bad field. Must not touch the engine or the database.
+      naming each bad field. Must not touch the engine or the database. Callers use ``clean``,
+      which adds what ``spec_model`` refuses to the errors ``validate`` found.
     - ``deploy(ctx) -> Pinned``: runs the workload so that it replaces what ran before. Everything
       it needs from the database comes in ``ctx`` (``DeployContext``). On failure it raises
       ``EngineError`` (a code from ``engine.CODES``) and leaves the previous version running.
@@ -138,9 +143,29 @@ class Source:
     kind = ""
     label = ""
     schema_sample: dict = {}
+    spec_model = None
 
     def validate(self, spec):
         raise NotImplementedError
+
+    def clean(self, spec):
+        """The cleaned spec; raises ``SpecError`` with every bad field, checked by the kind's
+        own rules and by its typed schema. Where both object to a field, the kind's message
+        (the more precise one) is kept."""
+        errors = {}
+        try:
+            cleaned = self.validate(spec)
+        except SpecError as exc:
+            errors.update(exc.errors)
+        if self.spec_model is not None and isinstance(spec, dict):
+            for path, message in typed_errors(self.spec_model, spec).items():
+                covered = any(path == key or path.startswith((key + ".", key + "["))
+                              or key.startswith((path + ".", path + "[")) for key in errors)
+                if not covered:
+                    errors[path] = message
+        if errors:
+            raise SpecError(errors)
+        return cleaned
 
     def deploy(self, ctx):
         raise NotImplementedError

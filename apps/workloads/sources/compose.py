@@ -4,7 +4,8 @@ import re
 
 import yaml
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
+from pydantic import Field
 
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
@@ -18,10 +19,19 @@ from apps.workloads.sources.base import (
     selector_labels,
 )
 from apps.workloads.sources.image import image_available
+from apps.workloads.sources.options import SpecModel
 from apps.workloads.workdirs import content_hash, workdir, write_if_changed
 
 FIELDS = {"compose", "project"}
 COMPOSE_FILE = "docker-compose.yml"
+
+
+class ComposeSpec(SpecModel):
+    compose: str = Field(title=gettext_noop("Compose file"), description=gettext_noop(
+        "The compose file's YAML. Build sections and host-level options are refused."),
+        json_schema_extra={"x-form": "text"})
+    project: str | None = Field(None, title=gettext_noop("Project name"), description=(
+        gettext_noop("Empty: a name TinyForge derives from the workload's id.")))
 
 
 def sanitize_project_name(text):
@@ -33,6 +43,7 @@ def sanitize_project_name(text):
 class ComposeSource(Source):
     kind = "compose"
     label = gettext_lazy("Compose file")
+    spec_model = ComposeSpec
     schema_sample = {
         "compose": "services:\n  web:\n    image: 127.0.0.1:5000/team/web:live\n"
                    "    ports: ['127.0.0.1:8080:8080']\n  worker:\n"

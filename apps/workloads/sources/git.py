@@ -2,21 +2,37 @@
 from pathlib import PurePosixPath
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
+from pydantic import Field
 
 from apps.workloads import engine, gitrepo
 from apps.workloads.engine import EngineError
 from apps.workloads.sources import runner
 from apps.workloads.sources.base import Pinned, SpecError, workload_labels
+from apps.workloads.sources.options import RunOptions
 from apps.workloads.sources.single import SingleContainerSource
 from apps.workloads.workdirs import workdir
 
 FIELDS = {"repo", "ref", "dockerfile", "context", "build_args"} | runner.RUN_FIELDS
 
 
+class GitSpec(RunOptions):
+    repo: str = Field(title=gettext_noop("Repository"), description=gettext_noop(
+        "An https, ssh or file URL, or an absolute path on this machine."))
+    ref: str = Field("main", title=gettext_noop("Branch or tag"), description=gettext_noop(
+        "What a deploy builds: the newest commit of this branch or tag."))
+    dockerfile: str = Field("Dockerfile", title=gettext_noop("Dockerfile"), description=(
+        gettext_noop("Its path relative to the build context.")))
+    context: str = Field(".", title=gettext_noop("Build context"), description=gettext_noop(
+        "A directory inside the repository."))
+    build_args: dict[str, str] = Field({}, title=gettext_noop("Build arguments"), description=(
+        gettext_noop("One KEY=VALUE per line.")), json_schema_extra={"x-form": "pairs"})
+
+
 class GitSource(SingleContainerSource):
     kind = "git"
     label = gettext_lazy("Git repository with a Dockerfile")
+    spec_model = GitSpec
     schema_sample = {
         "repo": "https://git.example.com/team/web.git",
         "ref": "main",

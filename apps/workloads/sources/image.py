@@ -1,20 +1,30 @@
 """The image source: run a tagged image from a registry (or a local image) as one container."""
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
+from pydantic import Field
 
 from apps.workloads import engine
 from apps.workloads.engine import EngineError
 from apps.workloads.references import split_reference
 from apps.workloads.sources import runner
 from apps.workloads.sources.base import Pinned, SpecError, auth_for
+from apps.workloads.sources.options import RunOptions
 from apps.workloads.sources.single import SingleContainerSource
 
 FIELDS = {"image", "local"} | runner.RUN_FIELDS
 
 
+class ImageSpec(RunOptions):
+    image: str = Field(title=gettext_noop("Image"), description=gettext_noop(
+        "A reference such as registry.example.com/team/web:1.4 (a tag or a digest)."))
+    local: bool = Field(False, title=gettext_noop("Local image"), description=gettext_noop(
+        "Use an image already on the engine instead of pulling it."))
+
+
 class ImageSource(SingleContainerSource):
     kind = "image"
     label = gettext_lazy("Image from a registry")
+    spec_model = ImageSpec
     schema_sample = {
         "image": "127.0.0.1:5000/team/web:live",
         "local": False,
