@@ -8,6 +8,7 @@ from django.conf import settings
 from django.test import Client
 
 from tests.support import commits, dockerlab, proxylab
+from tests.support.second_engine import SecondEngine
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -207,6 +208,18 @@ def auth_publisher(auth_registry, tmp_path_factory):
 def repo_name():
     """A repository path unique to one test, so tags never collide across tests."""
     return f"tftest/{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def second_engine(engine):
+    """A second Docker engine on this machine (unix socket and TCP+TLS): see
+    tests/support/second_engine.py."""
+    lab = SecondEngine()
+    try:
+        lab.start_engine()
+        yield lab
+    finally:
+        lab.close()
 
 
 # --- a private Caddy (the reverse proxy) ------------------------------------------------------

@@ -8,6 +8,7 @@ from apps.core import auth, errors
 # Each app's router, by dotted path (imported when mounted, so this module imports no app).
 ROUTERS = [
     "apps.workloads.api.router",
+    "apps.workloads.host_api.router",
     "apps.deploys.api.router",
     "apps.deploys.trigger_api.router",
     "apps.metrics.api.router",

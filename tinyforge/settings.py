@@ -164,6 +164,10 @@ STORAGES = {
 # --- Docker engine ---
 DOCKER_HOST = env_str("DOCKER_HOST", "")  # empty: the SDK's default (local socket)
 TINYFORGE_DOCKER_TIMEOUT = env_int("TINYFORGE_DOCKER_TIMEOUT", 120)
+# Seconds one call to a remote host's engine may take (pulls and builds stream within it), and
+# how long a host check waits for an answer before it counts as failed.
+TINYFORGE_HOST_TIMEOUT = env_int("TINYFORGE_HOST_TIMEOUT", 120)
+TINYFORGE_HOST_CHECK_TIMEOUT = env_int("TINYFORGE_HOST_CHECK_TIMEOUT", 5)
 # Labels tell this install's objects apart from another install's on the same host.
 TINYFORGE_INSTANCE = env_str("TINYFORGE_INSTANCE", "default")
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_titles import TitledAdmin
 from apps.core.errors import Conflict, InvalidInput
-from apps.deploys import bindings, replays
+from apps.deploys import bindings, moves, replays
 from apps.deploys.backups import BackupError, restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.ledger import current_deploy
@@ -25,6 +25,7 @@ from apps.workloads import admin_panels
 from apps.workloads.admin import SecretValueWidget
 from apps.workloads.engine import EngineError
 from apps.workloads.kinds import kind_choices
+from apps.workloads.models import Host
 
 
 class SourceKindFilter(admin.SimpleListFilter):
@@ -414,6 +415,28 @@ def deploy_now(model_admin, request, queryset):
         })
 
 
+def move_to_host(model_admin, request, queryset):
+    """The workload list's "Move to another host" action: a confirmation page (which host;
+    volumes are not moved), then ``moves.do_move`` for each workload."""
+    if request.POST.get("confirm") != "yes":
+        return TemplateResponse(request, "admin/deploys/move_confirm.html", {
+            **model_admin.admin_site.each_context(request),
+            "title": _("Move to another host"), "opts": model_admin.opts,
+            "workloads": list(queryset.select_related("host")),
+            "hosts": list(Host.objects.order_by("-is_local", "name")),
+        })
+    for workload in queryset:
+        try:
+            deploy = moves.do_move(workload, request.POST.get("host", ""), user=request.user)
+        except Conflict as exc:
+            model_admin.message_user(request, f"{workload.name}: {exc.message}", messages.ERROR)
+            continue
+        level = messages.SUCCESS if deploy.status == Status.SUCCEEDED else messages.ERROR
+        model_admin.message_user(request, _("Move of %(name)s (deploy #%(id)s): %(status)s.") % {
+            "name": workload.name, "id": deploy.pk, "status": deploy.get_status_display()}, level)
+    return None
+
+
 def status_header_context(request, workload):
     return {
         "status": workload_status(workload, request),
@@ -438,3 +461,4 @@ def extend_workload_page():
     admin_panels.register_panel("deploy-history", "admin/deploys/history_panel.html",
                                 DeployHistoryPanel.context, order=10, position="bottom")
     admin_panels.register_action(admin_panels.DEPLOY_ACTION, deploy_now, _("Deploy now"))
+    admin_panels.register_action("move_to_host", move_to_host, _("Move to another host"))

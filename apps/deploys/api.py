@@ -9,12 +9,13 @@ from ninja.pagination import PageNumberPagination, paginate
 
 from apps.core.auth import STAFF, require_staff
 from apps.core.schemas import READ_ERRORS, WRITE_ERRORS, PathId, QueryPage
-from apps.deploys import replays
+from apps.deploys import moves, replays
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Reason
 from apps.deploys.schemas import (
     DeployDetailOut,
     DeployOut,
+    MoveIn,
     PromoteIn,
     RollbackIn,
     WorkloadStatusOut,
@@ -54,7 +55,8 @@ def deploy_workload(request, workload_id: PathId):
         "One ledger entry with its log, outcome, pinned artifact and pre-deploy backup."))
 def get_deploy(request, deploy_id: PathId):
     return get_object_or_404(
-        Deploy.objects.select_related("requested_by").prefetch_related("backups"), pk=deploy_id)
+        Deploy.objects.select_related("requested_by", "host").prefetch_related("backups"),
+        pk=deploy_id)
 
 
 @router.post("/workloads/{workload_id}/promote-from", auth=STAFF,
@@ -68,6 +70,20 @@ def promote_from(request, workload_id: PathId, payload: PromoteIn):
     target = get_object_or_404(Workload, pk=workload_id)
     source = get_object_or_404(Workload, pk=payload.source)
     return Reply(202, replays.promote(target, source, user=user))
+
+
+@router.post("/workloads/{workload_id}/move", auth=STAFF,
+             response={200: DeployOut, **WRITE_ERRORS},
+    summary=gettext_lazy("Move a workload to another host"),
+    description=gettext_lazy(
+        "Deploys what the workload runs on the given host first; once it runs there, its "
+        "containers on the old host are removed. A failed move leaves it where it was. Named "
+        "volumes are not moved: their data stays on the old host. Answers when the move has "
+        "ended, with its ledger entry. Staff only."))
+def move(request, workload_id: PathId, payload: MoveIn):
+    user = require_staff(request)
+    workload = get_object_or_404(Workload, pk=workload_id)
+    return moves.do_move(workload, payload.host, user=user)
 
 
 @router.post("/workloads/{workload_id}/rollback", auth=STAFF,
@@ -94,7 +110,7 @@ def rollback(request, workload_id: PathId, payload: RollbackIn = None):
 def workload_deploys(request, workload_id: PathId):
     workload = get_object_or_404(Workload, pk=workload_id)
     # Backups prefetched: DeployOut shows each entry's pre-deploy backup.
-    return (workload.deploys.select_related("requested_by").prefetch_related("backups")
+    return (workload.deploys.select_related("requested_by", "host").prefetch_related("backups")
             .order_by("-id"))
 
 

@@ -6,6 +6,9 @@ from django.utils.translation import gettext_lazy as _
 SCHEDULES = {
     "tinyforge-reconcile": {"func": "apps.deploys.tasks.reconcile", "schedule_type": "I",
                             "minutes": 1, "repeats": -1},
+    # Every host's engine, asked with a short timeout; two failures in a row mark it down.
+    "tinyforge-check-hosts": {"func": "apps.workloads.hosts.check_hosts", "schedule_type": "I",
+                              "minutes": 1, "repeats": -1},
     "tinyforge-cleanup-images": {"func": "apps.deploys.tasks.cleanup_images",
                                  "schedule_type": "D", "repeats": -1},
 }

@@ -28,10 +28,11 @@ from apps.deploys.failures import safe_detail
 from apps.deploys.ledger import prune_ledger
 from apps.deploys.models import Deploy, Phase, Reason, Status
 from apps.deploys.triggers import get_trigger_kind
+from apps.workloads import engine, hosts
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
-from apps.workloads.models import DesiredState, RegistryCredential, Workload
+from apps.workloads.models import DesiredState, Host, RegistryCredential, Workload
 from apps.workloads.secrets import known_secret_values
 from apps.workloads.sources import DeployContext, SpecError, UnknownSource, get_source, runner
 from apps.workloads.sources.base import workload_labels
@@ -40,7 +41,7 @@ log = logging.getLogger("tinyforge.deploys")
 
 
 def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigger=None,
-             rollback_of=None, promoted_from=None, chained_from=None):
+             rollback_of=None, promoted_from=None, chained_from=None, host=None):
     """Deploy ``workload`` for ``reason``; returns the Deploy row.
 
     ``rollback_of`` / ``promoted_from`` (Deploy rows) make it replay that deploy's pinned
@@ -48,12 +49,14 @@ def dispatch(workload, reason, *, user=None, enqueue=False, progress=None, trigg
     cluster and the row is returned still queued (or finished, when the cluster runs tasks
     inline). Without it the deploy runs here and ``progress`` (a callable taking one line) sees
     its log as it is written. Never raises for a failed deploy: the row says what happened.
+    ``host`` (a move, see apps.deploys.moves): run on that host instead of the workload's.
     """
     deploy = Deploy.objects.create(
         workload=workload,
         reason=reason,
         requested_by=user if user is not None and user.is_authenticated else None,
         source_kind=workload.kind,
+        host=host or hosts.host_of(workload),
         spec_snapshot=workload.spec,
         env_snapshot=_env_snapshot(workload),
         trigger=trigger,
@@ -114,7 +117,29 @@ class DeployLog:
             self.progress(line)
 
 
+def _host(deploy):
+    """The host a deploy runs on: the one pinned on its row (the workload's at the time)."""
+    if deploy.host_id is not None:
+        return Host.objects.get(pk=deploy.host_id)
+    return hosts.host_of(Workload.objects.get(pk=deploy.workload_id))
+
+
 def execute(deploy, progress=None, park=False):
+    """Carry out a queued Deploy on its host (see ``_execute``). A host marked down fails the
+    deploy at once with ``host_down``: nothing waits on a dead host, and nothing there changes.
+    """
+    host = _host(deploy)
+    if host.is_down:
+        write = DeployLog(deploy, progress)
+        Deploy.objects.filter(pk=deploy.pk, status__in=WAITING_STATES).update(
+            status=Status.RUNNING, started_at=timezone.now())
+        _finish(deploy, write, "host_down", f"host {host.name} is down")
+        return
+    with engine.using(host.engine_target()):
+        _execute(deploy, progress, park)
+
+
+def _execute(deploy, progress=None, park=False):
     """Carry out a queued Deploy: take the workload's lock, run the source, record the outcome.
 
     With ``park`` (the task cluster) a deploy that finds the lock taken is parked as
@@ -164,17 +189,20 @@ def retire_previous(deploy_id, container_ids, drain, grace):
     """Drain, stop and remove a routed deploy's previous containers; the row's phase becomes
     "swapped" and the container index follows. An engine failure leaves them to the next
     deploy (which removes every previous container) and is logged."""
-    deploy = Deploy.objects.select_related("workload").filter(pk=deploy_id).first()
+    deploy = Deploy.objects.select_related("workload", "host").filter(pk=deploy_id).first()
     write = DeployLog(deploy) if deploy is not None else None
+    target = deploy.host.engine_target() if deploy is not None and deploy.host else None
     try:
-        runner.retire_containers(container_ids, drain, grace, log=write)
+        with engine.using(target):
+            runner.retire_containers(container_ids, drain, grace, log=write)
     except EngineError as exc:
         log.warning("deploy %s: previous containers not retired (%s)", deploy_id, exc.code)
         return False
     if deploy is not None:
         Deploy.objects.filter(pk=deploy_id, phase=Phase.ROUTED).update(phase=Phase.SWAPPED)
         try:
-            _refresh_index(deploy.workload, get_source(deploy.workload.kind), write)
+            with engine.using(target):
+                _refresh_index(deploy.workload, get_source(deploy.workload.kind), write)
         except UnknownSource:
             pass
     return True

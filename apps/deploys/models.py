@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.core.crypto import EncryptedTextField, hash_token
 from apps.deploys.triggers import trigger_choices
 from apps.workloads.engine import CODES
-from apps.workloads.models import Workload
+from apps.workloads.models import Host, Workload
 
 
 def new_hook_token():
@@ -180,6 +180,7 @@ class Reason(models.TextChoices):
     PROMOTE = "promote", _("promotion")
     ROLLBACK = "rollback", _("rollback")
     WATCH = "watch", _("registry watch")
+    MOVE = "move", _("move to another host")
 
 
 # The words for the fixed vocabulary of failures (``apps.workloads.engine.CODES``, the one
@@ -196,6 +197,7 @@ _MESSAGES = {
                       "serving."),
     "timeout": _("The deploy timed out."),
     "engine_down": _("The Docker engine is unreachable."),
+    "host_down": _("The workload's host is down; nothing was changed there."),
     "internal": _("Internal error; see the server log."),
 }
 ERROR_MESSAGES = {code: _MESSAGES[code] for code in CODES}
@@ -218,6 +220,10 @@ class Deploy(models.Model):
         verbose_name=_("requested by"),
     )
     source_kind = models.CharField(_("source kind"), max_length=32)
+    # The host the entry ran on (the workload's host when it was created): a workload moved
+    # since then shows where each version ran.
+    host = models.ForeignKey(Host, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+", verbose_name=_("host"))
     pinned_ref = models.CharField(_("pinned reference"), max_length=200, blank=True)
     pinned = models.JSONField(_("pinned artifact"), default=dict, blank=True)
     spec_snapshot = models.JSONField(_("spec snapshot"), default=dict, blank=True)

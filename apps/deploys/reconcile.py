@@ -26,7 +26,7 @@ from apps.deploys import recovery
 from apps.deploys.dispatch import acquire_lock, lock_owner, release_lock, wake_waiting
 from apps.deploys.ledger import LIVE, recheck_stale_availability
 from apps.deploys.models import Deploy, Restored, Status
-from apps.workloads import routing
+from apps.workloads import hosts, routing
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
@@ -44,15 +44,24 @@ def reconcile_all():
     interrupted = mark_interrupted()
     drifted = recovered = corrected = 0
     engine = "up"
-    for workload in Workload.objects.all():
+    # A host that fails (or is marked down) is skipped for the rest of the pass; the other
+    # hosts' workloads are reconciled as usual.
+    failed_hosts = set()
+    for workload in Workload.objects.select_related("host").order_by("pk"):
+        host = hosts.host_of(workload)
+        if host.pk in failed_hosts:
+            continue
         try:
-            recovered += recover_workload(workload)
-            drifted += reconcile_workload(workload)
-            corrected += correct_ledger(workload)
+            with hosts.on_host(host):
+                recovered += recover_workload(workload)
+                drifted += reconcile_workload(workload)
+                corrected += correct_ledger(workload)
         except EngineError as exc:
-            log.warning("reconcile: engine unavailable (%s); index left as it was", exc.code)
-            engine = "down"
-            break
+            log.warning("reconcile: host %s unavailable (%s); its index left as it was",
+                        host.name, exc.code)
+            failed_hosts.add(host.pk)
+            if host.is_local:
+                engine = "down"
     for workload_id in (Deploy.objects.filter(status=Status.WAITING)
                         .values_list("workload_id", flat=True).distinct()):
         wake_waiting(workload_id)
@@ -63,7 +72,8 @@ def reconcile_all():
         recheck_stale_availability()
         routes = sync_routes()
     return {"drifted": drifted, "interrupted": interrupted, "recovered": recovered,
-            "corrected": corrected, "engine": engine, "routes": routes}
+            "corrected": corrected, "engine": engine, "routes": routes,
+            "hosts_down": len(failed_hosts)}
 
 
 def sync_routes():

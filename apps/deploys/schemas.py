@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
-from apps.core.schemas import Id, StrictSchema
+from apps.core.schemas import Id, Line, StrictSchema
 
 
 class DeployOut(Schema):
@@ -28,6 +28,7 @@ class DeployOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None
+    host: str | None = Field(None, description="The host the entry ran on.")
 
     backup: dict[str, Any] | None
 
@@ -39,6 +40,10 @@ class DeployOut(Schema):
             return None
         return {"id": backup.pk, "status": backup.status, "reason": backup.reason,
                 "size": backup.size}
+
+    @staticmethod
+    def resolve_host(obj):
+        return obj.host.name if obj.host_id else None
 
     @staticmethod
     def resolve_requested_by(obj):
@@ -59,6 +64,10 @@ class DeployDetailOut(DeployOut):
 
 class PromoteIn(StrictSchema):
     source: Id
+
+
+class MoveIn(StrictSchema):
+    host: Line(63) = Field(description="The name of the host to move the workload to.")
 
 
 class RollbackIn(StrictSchema):

@@ -72,7 +72,8 @@ def workload_cards(now=None):
     """The cards, in name order, and whether there were more than MAX_CARDS."""
     newest = Deploy.objects.filter(workload=OuterRef("pk")).order_by("-id")
     workloads = list(
-        Workload.objects.annotate(last_deploy_id=Subquery(newest.values("id")[:1]))
+        Workload.objects.select_related("host")
+        .annotate(last_deploy_id=Subquery(newest.values("id")[:1]))
         .prefetch_related(Prefetch("containers", queryset=Container.objects.order_by("id")))
         .order_by("name")[:MAX_CARDS + 1])
     more = len(workloads) > MAX_CARDS

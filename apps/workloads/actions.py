@@ -9,10 +9,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from apps.core.errors import Conflict, InvalidInput, NotAllowed  # noqa: F401 - raised here
-from apps.workloads import host_access, proxy, routing
+from apps.workloads import host_access, hosts, proxy, routing
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
-from apps.workloads.models import NAME_RE, EnvVar, Volume, Workload
+from apps.workloads.models import NAME_RE, EnvVar, Host, Volume, Workload
 from apps.workloads.sources import SpecError, UnknownSource, get_source
 from apps.workloads.sources.runner import domains_of, ports_clash, published_ports
 
@@ -67,11 +67,13 @@ def _spec_problem(spec):
 
 
 def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, chain=None,
-                    auto_backup=None, user=None, **texts):
+                    auto_backup=None, user=None, host=None, **texts):
     """Create a workload with its env and volumes; raises InvalidInput, NotAllowed or Conflict.
 
-    ``user`` is who acts (None: the system); the host access policy depends on it."""
+    ``user`` is who acts (None: the system); the host access policy depends on it. ``host``:
+    a Host or a host's name (None: the local engine)."""
     errors = _name_errors(name)
+    host = _resolve_host(host, errors)
     try:
         spec = clean_spec(kind, spec)
     except InvalidInput as exc:
@@ -90,7 +92,7 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
         with transaction.atomic():
             workload = Workload.objects.create(
                 name=name, kind=kind, spec=spec, ref_id=ref_id or None, auto_backup=auto_backup,
-                **fields
+                host=host, **fields
             )
             _store_children(workload, env_rows, volume_rows)
             if chain:
@@ -101,6 +103,17 @@ def create_workload(*, name, kind, spec, ref_id=None, env=None, volumes=None, ch
         raise Conflict("ref_id", message) from None
     record_event(workload, "created", _("Workload created."))
     return workload
+
+
+def _resolve_host(host, errors):
+    if host is None or host == "":
+        return hosts.local_host()
+    if isinstance(host, Host):
+        return host
+    found = Host.objects.filter(name=host).first()
+    if found is None:
+        errors["host"] = _("There is no host named %(name)s.") % {"name": host}
+    return found
 
 
 def update_workload(workload, changes, user=None):
@@ -169,7 +182,8 @@ def delete_workload(workload, force=False):
     if domains_of(workload.spec):
         routing.withdraw(workload)  # traffic stops before the containers go
     try:
-        get_source(workload.kind).teardown(workload)
+        with hosts.workload_engine(workload):
+            get_source(workload.kind).teardown(workload)
     except (EngineError, UnknownSource):
         if not force:
             raise

@@ -14,7 +14,15 @@ from modeltranslation.admin import TranslationAdmin
 
 from apps.core.admin_titles import TitledAdmin
 from apps.core.crypto import MASK
-from apps.workloads import actions, admin_panels, controls, host_access, proxy, spec_form
+from apps.workloads import (
+    actions,
+    admin_panels,
+    controls,
+    host_access,
+    hosts,
+    proxy,
+    spec_form,
+)
 from apps.workloads.engine import EngineError
 from apps.workloads.models import (
     RUN_STATE_LABELS,
@@ -22,6 +30,7 @@ from apps.workloads.models import (
     Container,
     EnvVar,
     EventLog,
+    Host,
     RegistryCredential,
     Volume,
     Workload,
@@ -221,7 +230,7 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
         "view": _("View workload"),
     }
     form = WorkloadForm
-    list_display = ("name", "kind", "state_badge", "running_version", "domain_links",
+    list_display = ("name", "kind", "host", "state_badge", "running_version", "domain_links",
                     "last_deploy")
     list_filter = ("kind",)
     search_fields = ("name", "title")
@@ -268,7 +277,7 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
         # prefetched once, the newest ledger row's id and status annotated (no query per row).
         # The ledger belongs to apps.deploys: reached through the reverse relation.
         newest = (_deploy_model().objects.filter(workload=OuterRef("pk")).order_by("-id"))
-        return super().get_queryset(request).annotate(
+        return super().get_queryset(request).select_related("host").annotate(
             last_deploy_id=Subquery(newest.values("id")[:1]),
             last_deploy_status=Subquery(newest.values("status")[:1]),
         ).prefetch_related(Prefetch("containers", queryset=Container.objects.order_by("id")))
@@ -384,6 +393,10 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
         """Nothing here: the workload is saved with its env, volumes and chain, through the
         actions, in save_related (which sees the inline formsets)."""
 
+    def get_readonly_fields(self, request, obj=None):
+        # A workload changes host only by a move (deploy there first, then tear down here).
+        return (*super().get_readonly_fields(request, obj), *(("host",) if obj else ()))
+
     def save_related(self, request, form, formsets, change):
         own = {EnvVar: "env", Volume: "volumes", Container: None}
         values = self._action_values(form)
@@ -396,7 +409,8 @@ class WorkloadAdmin(TitledAdmin, TranslationAdmin):
                     workload = actions.update_workload(
                         Workload.objects.get(pk=form.instance.pk), values, user=request.user)
                 else:
-                    workload = actions.create_workload(**values, user=request.user)
+                    workload = actions.create_workload(
+                        **values, host=form.cleaned_data.get("host"), user=request.user)
         except actions.InvalidInput as exc:
             raise RefusedByActions(exc.errors) from None
         except actions.Conflict as exc:
@@ -546,3 +560,92 @@ class EventLogAdmin(TitledAdmin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class HostForm(forms.ModelForm):
+    """Keys are write-only: the fields start empty, and an empty field keeps the stored key."""
+
+    tls_key = forms.CharField(label=_("TLS client key"), widget=SecretValueWidget(),
+                              required=False)
+    ssh_key = forms.CharField(label=_("SSH private key"), widget=SecretValueWidget(),
+                              required=False)
+
+    class Meta:
+        model = Host
+        fields = ("name", "engine_url", "tls_ca", "tls_cert", "tls_key", "ssh_key",
+                  "proxy_admin")
+
+    def clean(self):
+        data = super().clean()
+        values = {field: data.get(field) for field in hosts.FIELDS}
+        for secret in ("tls_key", "ssh_key"):
+            if not values[secret]:
+                values[secret] = None if self.instance.pk else ""
+        try:
+            # Checked here (the form shows the errors); saved by HostAdmin.save_model, through
+            # the same functions as the API.
+            hosts.clean_host_values(values, self.instance if self.instance.pk else None)
+        except actions.InvalidInput as exc:
+            for key, message in exc.errors.items():
+                self.add_error(key if key in self.fields else None, message)
+        except actions.Conflict as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        self.host_values = values
+        return data
+
+
+@admin.register(Host)
+class HostAdmin(TitledAdmin, admin.ModelAdmin):
+    titles = {
+        "changelist": _("Select host to change"),
+        "view_changelist": _("Select host to view"),
+        "add": _("Add host"),
+        "change": _("Change host"),
+        "view": _("View host"),
+    }
+    form = HostForm
+    list_display = ("name", "engine_url", "state", "last_checked_at", "engine_summary")
+    readonly_fields = ("is_local", "state", "failed_checks", "last_checked_at", "last_error",
+                       "engine_summary")
+    actions = ["test_connection"]
+
+    @admin.display(description=_("engine"))
+    def engine_summary(self, obj):
+        info = obj.engine_info or {}
+        if not info:
+            return "—"
+        return _("Docker %(version)s, cgroup v%(cgroup)s, %(cpus)s CPU, %(memory)s MiB") % {
+            "version": info.get("version", "?"), "cgroup": info.get("cgroup_version", "?"),
+            "cpus": info.get("cpus", "?"), "memory": int(info.get("memory", 0)) // 2**20}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            hosts.update_host(Host.objects.get(pk=obj.pk), form.host_values)
+        else:
+            created = hosts.create_host(form.host_values)
+            obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        try:
+            hosts.delete_host(obj)
+        except actions.Conflict as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_local)
+
+    @admin.action(description=_("Test the connection"))
+    def test_connection(self, request, queryset):
+        for host in queryset:
+            try:
+                facts = hosts.test_connection(host)
+            except EngineError as exc:
+                self.message_user(request, _("%(name)s does not answer (%(code)s).") % {
+                    "name": host.name, "code": exc.code}, messages.ERROR)
+                continue
+            self.message_user(request, _(
+                "%(name)s answers: Docker %(version)s, cgroup v%(cgroup)s, %(cpus)s CPU, "
+                "%(memory)s MiB.") % {
+                    "name": host.name, "version": facts["version"],
+                    "cgroup": facts["cgroup_version"], "cpus": facts["cpus"],
+                    "memory": facts["memory"] // 2**20})

@@ -48,7 +48,7 @@ def with_related(queryset):
     # The ledger lives in apps.deploys; reach it through the reverse relation, not an import.
     deploy_model = Workload._meta.get_field("deploys").related_model
     newest = deploy_model.objects.filter(workload=OuterRef("pk")).order_by("-id").values("id")
-    return queryset.annotate(last_deploy_id=Subquery(newest[:1]))
+    return queryset.select_related("host").annotate(last_deploy_id=Subquery(newest[:1]))
 
 
 def attach_related(workloads):
@@ -112,6 +112,8 @@ def workload_out(workload):
         **workload.related_out,
         "last_deploy": workload.last_deploy,
         "domains": domains_of(workload.spec),
+        "host": workload.host.name if workload.host_id else "local",
+        "host_state": workload.host.state if workload.host_id else "up",
     }
 
 

@@ -11,11 +11,14 @@ A deploy of a stopped workload starts it (the new version is what runs; see
 Refused with ``Conflict`` (409) while a deploy holds the workload's lock (it would swap
 containers under us) and when nothing was ever deployed.
 """
+import functools
+
 from django.utils.translation import gettext as _
 
 from apps.core.errors import Conflict
 from apps.workloads import engine
 from apps.workloads.events import record_event
+from apps.workloads.hosts import workload_engine
 from apps.workloads.index import sync_index
 from apps.workloads.models import DesiredState, Workload
 from apps.workloads.sources import UnknownSource, get_source
@@ -23,6 +26,18 @@ from apps.workloads.sources import UnknownSource, get_source
 STOP_TIMEOUT = 10  # seconds the engine waits for a container before killing it
 
 
+def _on_its_host(action):
+    """Run ``action``'s engine calls on the workload's host (refused at once when it is
+    down)."""
+    @functools.wraps(action)
+    def run(workload, user=None):
+        with workload_engine(workload):
+            return action(workload, user=user)
+    return run
+
+
+
+@_on_its_host
 def do_start(workload, user=None):
     containers = _containers(workload)
     for container in containers:
@@ -32,6 +47,7 @@ def do_start(workload, user=None):
     return workload
 
 
+@_on_its_host
 def do_stop(workload, user=None):
     containers = _containers(workload)
     # Desired state first: a reconcile or health watch running meanwhile already sees it.
@@ -43,6 +59,7 @@ def do_stop(workload, user=None):
     return workload
 
 
+@_on_its_host
 def do_restart(workload, user=None):
     containers = _containers(workload)
     for container in reversed(containers):

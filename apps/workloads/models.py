@@ -53,7 +53,69 @@ RUN_STATE_LABELS = {
     "running": pgettext_lazy("workload state", "running"),
     "stopped": pgettext_lazy("workload state", "stopped"),
     "failing": pgettext_lazy("workload state", "failing"),
+    "host_down": pgettext_lazy("workload state", "host down"),
 }
+
+
+class HostState(models.TextChoices):
+    UNKNOWN = "unknown", pgettext_lazy("host state", "not checked yet")
+    UP = "up", pgettext_lazy("host state", "up")
+    DOWN = "down", pgettext_lazy("host state", "down")
+
+
+class Host(models.Model):
+    """A Docker engine TinyForge deploys to. The local engine is the host the first migration
+    creates (``is_local``); others are reached over TCP with TLS client certificates or SSH.
+
+    The TLS client key and the SSH private key are encrypted at rest and write-only (no page or
+    endpoint shows them again). ``state`` is kept by the host checks (apps.workloads.hosts):
+    down only after two failed checks in a row, up again at the first answer.
+    """
+
+    name = models.CharField(_("name"), max_length=63, unique=True, validators=[name_validator])
+    engine_url = models.CharField(
+        _("engine address"), max_length=300, blank=True,
+        help_text=_("Empty for the local engine; tcp://HOST:2376 (with TLS certificates) or "
+                    "ssh://user@host[:port]."))
+    tls_ca = models.TextField(_("TLS CA certificate"), blank=True)
+    tls_cert = models.TextField(_("TLS client certificate"), blank=True)
+    tls_key = EncryptedTextField(_("TLS client key"), blank=True)
+    ssh_key = EncryptedTextField(_("SSH private key"), blank=True)
+    proxy_admin = models.CharField(
+        _("proxy admin endpoint"), max_length=300, blank=True,
+        help_text=_("The admin API of this host's Caddy; empty: the default one."))
+    is_local = models.BooleanField(_("local engine"), default=False, editable=False)
+    state = models.CharField(_("state"), max_length=16, choices=HostState.choices,
+                             default=HostState.UNKNOWN, editable=False)
+    failed_checks = models.PositiveIntegerField(default=0, editable=False)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True,
+                                           editable=False)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True, editable=False)
+    engine_info = models.JSONField(_("engine"), default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("host")
+        verbose_name_plural = _("hosts")
+        ordering = ["-is_local", "name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_down(self):
+        return self.state == HostState.DOWN
+
+    def engine_target(self):
+        """How the engine package reaches this host (apps.workloads.engine.targets)."""
+        from apps.workloads.engine.targets import LOCAL, EngineTarget
+
+        if self.is_local and not self.engine_url:
+            return LOCAL
+        return EngineTarget(
+            name=self.name, url=self.engine_url, tls_ca=self.tls_ca, tls_cert=self.tls_cert,
+            tls_key=self.tls_key, ssh_key=self.ssh_key,
+            timeout=settings.TINYFORGE_HOST_TIMEOUT)
 
 
 class Workload(models.Model):
@@ -89,6 +151,9 @@ class Workload(models.Model):
     # fixed when the workload is created so that renaming it changes nothing on the engine.
     engine_key = models.CharField(_("engine key"), max_length=100, null=True, unique=True,
                                   editable=False)
+    # Where the workload runs; null only for rows older than hosts (read as the local host).
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="workloads", verbose_name=_("host"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -133,6 +198,8 @@ class Workload(models.Model):
         """The state the admin's status header shows: running, stopped, failing, absent.
 
         Read from the container index (prefetched where lists show it), never the engine."""
+        if self.host_id is not None and self.host.is_down:
+            return "host_down"
         states = [c.state for c in self.containers.all()]
         if not states:
             return "absent"

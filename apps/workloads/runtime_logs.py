@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext as _
+
 from apps.core.crypto import mask, registered_secret_values
 from apps.core.errors import InvalidInput
 from apps.workloads import engine
+from apps.workloads.hosts import workload_engine
 
 MAX_TAIL = 1000
 CURSOR_RE = re.compile(r"^\d{1,12}(\.\d{1,9})?$")
@@ -33,11 +36,11 @@ def parse_cursor(value):
     if value is None or value == "":
         return None
     if not CURSOR_RE.match(value):
-        raise InvalidInput({"since": "expected seconds since the epoch, e.g. 1700000000.5"})
+        raise InvalidInput({"since": _("Give seconds since the epoch, such as 1700000000.5.")})
     try:
         return Decimal(value)
     except InvalidOperation:  # pragma: no cover - the pattern already ensures a number
-        raise InvalidInput({"since": "not a number"}) from None
+        raise InvalidInput({"since": _("Not a number.")}) from None
 
 
 def _cursor_of(stamp):
@@ -56,22 +59,23 @@ def workload_log(workload, tail=200, since=None, service=None):
     string), oldest first, masked. Raises InvalidInput naming ``tail``, ``since`` or
     ``service``."""
     if not 1 <= int(tail) <= MAX_TAIL:
-        raise InvalidInput({"tail": f"must be between 1 and {MAX_TAIL}"})
+        raise InvalidInput({"tail": _("Must be between 1 and %(max)s.") % {"max": MAX_TAIL}})
     after = parse_cursor(since)
     containers = list(workload.containers.exclude(state="missing").order_by("id"))
     if service:
         containers = [c for c in containers if c.service == service]
         if not containers:
-            raise InvalidInput({"service": "the workload has no service of that name"})
+            raise InvalidInput({"service": _("The workload has no service of that name.")})
     lines = []
-    for container in containers:
-        for stamp, text in engine.container_log_lines(
-                container.docker_id, tail=tail,
-                since=int(after) if after is not None else None):
-            parsed = _cursor_of(stamp)
-            if parsed is None or (after is not None and parsed[0] <= after):
-                continue
-            lines.append((parsed[0], parsed[1], container, text))
+    with workload_engine(workload):
+        for container in containers:
+            for stamp, text in engine.container_log_lines(
+                    container.docker_id, tail=tail,
+                    since=int(after) if after is not None else None):
+                parsed = _cursor_of(stamp)
+                if parsed is None or (after is not None and parsed[0] <= after):
+                    continue
+                lines.append((parsed[0], parsed[1], container, text))
     lines.sort(key=lambda line: line[0])
     secrets = registered_secret_values()
     return [LogLine(time=iso, cursor=str(cursor), service=container.service,

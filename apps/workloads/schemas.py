@@ -42,6 +42,9 @@ Kind = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(SOURC
 class WorkloadIn(StrictSchema):
     name: Name
     kind: Kind = "image"
+    host: Name | None = Field(None, description=(
+        "The name of the Docker host to run on (default: the local engine). Moving a "
+        "workload later: POST /api/workloads/{id}/move."))
     ref_id: Line(100) | None = None
     spec: SpecIn = {}
     title: Line(200) | None = None
@@ -108,6 +111,8 @@ class WorkloadOut(Schema):
     ref_id: str | None
     spec: dict[str, Any]
     domains: list[str] = Field(description="Host names the proxy routes to this workload.")
+    host: str = Field(description="The name of the Docker host the workload runs on.")
+    host_state: str = Field(description="up, down or unknown (see GET /api/hosts).")
     title: str
     description: str
     title_en: str | None

@@ -21,6 +21,9 @@ EVENT_KINDS = {
     "started": pgettext_lazy("event kind", "started"),
     "stopped": pgettext_lazy("event kind", "stopped"),
     "restarted": pgettext_lazy("event kind", "restarted"),
+    "host_down": pgettext_lazy("event kind", "host down"),
+    "host_up": pgettext_lazy("event kind", "host up"),
+    "moved": pgettext_lazy("event kind", "moved"),
 }
 
 # Docker's container states (docker inspect State.Status).

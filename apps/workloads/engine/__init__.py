@@ -12,7 +12,7 @@ from ``CODES`` — never a docker SDK object or exception.
 - ``compose_cli``: compose projects through the CLI (``compose``);
 - ``stats``: what the metrics sampler reads (running ids, host pids, the stats API).
 """
-from apps.workloads.engine.client import engine_is_local, ping, reset
+from apps.workloads.engine.client import engine_facts, engine_is_local, ping, reset
 from apps.workloads.engine.compose_cli import compose
 from apps.workloads.engine.containers import (
     ContainerInfo,
@@ -67,6 +67,7 @@ __all__ = [
     "containers_publishing",
     "create_container",
     "current_target",
+    "engine_facts",
     "engine_is_local",
     "engine_memory_total",
     "ensure_network",

@@ -18,6 +18,17 @@ _clients = {}
 _client_lock = threading.Lock()
 
 
+class _HostCAClient(docker.APIClient):
+    """An API client that verifies the engine against the host's own CA only: requests would
+    otherwise prefer a CA bundle named in the environment (REQUESTS_CA_BUNDLE) to the
+    session's."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        merged["verify"] = self.verify
+        return merged
+
+
 def _connect(target: EngineTarget, **kwargs):
     url = target.effective_url
     if target.scheme == "tcp" and target.tls_cert:
@@ -25,8 +36,10 @@ def _connect(target: EngineTarget, **kwargs):
         tls = docker.tls.TLSConfig(
             client_cert=(f"{path}/cert.pem", f"{path}/key.pem"), ca_cert=f"{path}/ca.pem",
             verify=True)
-        return docker.DockerClient(base_url=url.replace("tcp://", "https://", 1), tls=tls,
+        client = docker.DockerClient.__new__(docker.DockerClient)
+        client.api = _HostCAClient(base_url=url.replace("tcp://", "https://", 1), tls=tls,
                                    **kwargs)
+        return client
     if target.scheme == "ssh":
         raise EngineDown(f"{target.name}: SSH engines are not supported yet")
     if url:
@@ -82,6 +95,23 @@ def engine_is_local():
 def local_socket_path():
     """The current engine's unix socket path, or None when it is reached another way."""
     return current_target().socket_path
+
+
+def engine_facts():
+    """What the current engine says of itself: version, cgroup version, CPUs, memory.
+    Raises EngineError."""
+    with translate_errors("engine_down"):
+        client = get_client()
+        info = client.info()
+        version = client.version()
+    return {
+        "version": version.get("Version", ""),
+        "api_version": version.get("ApiVersion", ""),
+        "os": info.get("OperatingSystem", ""),
+        "cgroup_version": str(info.get("CgroupVersion", "")),
+        "cpus": int(info.get("NCPU") or 0),
+        "memory": int(info.get("MemTotal") or 0),
+    }
 
 
 def ping():

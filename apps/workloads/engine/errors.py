@@ -18,6 +18,7 @@ CODES = (
     "proxy_failed",
     "timeout",
     "engine_down",
+    "host_down",
     "internal",
 )
 

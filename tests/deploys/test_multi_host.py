@@ -1,0 +1,151 @@
+"""A second, real Docker engine reached over TCP with TLS client certificates: deploy, roll back,
+delete and move workloads there; stop it and watch it go down and come back (issue 12)."""
+import json
+import time
+
+import pytest
+from django.conf import settings
+
+from apps.deploys.dispatch import dispatch
+from apps.deploys.moves import do_move
+from apps.deploys.replays import rollback
+from apps.workloads import actions, hosts
+from apps.workloads.models import Container, Host, HostState
+from tests.support import dockerlab
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
+INSTANCE = f"tinyforge.instance={settings.TINYFORGE_INSTANCE}"
+
+
+@pytest.fixture
+def far_host(second_engine):
+    host = hosts.create_host({"name": "far", "engine_url": second_engine.tcp_url,
+                              "tls_ca": second_engine.tls_ca,
+                              "tls_cert": second_engine.tls_cert,
+                              "tls_key": second_engine.tls_key})
+    yield host
+    for container in second_engine.container_ids(INSTANCE):
+        second_engine.docker("rm", "-f", container, check=False)
+
+
+def served_from(second_engine, workload, text):
+    """The workload's container on the second engine answers with ``text`` (it publishes no
+    port there: the host reaches it at its address on the second engine's bridge)."""
+    ids = second_engine.running_ids(f"tinyforge.workload={workload.pk}")
+    assert len(ids) == 1, ids
+    inspected = json.loads(second_engine.docker("inspect", ids[0]).stdout)[0]
+    address = next(net["IPAddress"] for net in inspected["NetworkSettings"]["Networks"].values()
+                   if net["IPAddress"])
+    return dockerlab.wait_for_http(f"http://{address}:8080/", text)
+
+
+def test_testing_the_connection_reports_the_engine_over_tls(far_host, as_admin):
+    response = as_admin.post(f"/hosts/{far_host.pk}/test", {})
+
+    assert response.status_code == 200, response.data
+    info = response.data["engine_info"]
+    assert info["version"] and info["cpus"] >= 1 and info["memory"] > 0
+    assert info["cgroup_version"] in ("1", "2")
+    assert response.data["state"] == "up"
+
+
+def test_a_wrong_client_certificate_is_refused_not_hung(second_engine, as_admin):
+    host = hosts.create_host({"name": "wrong", "engine_url": second_engine.tcp_url,
+                              "tls_ca": second_engine.tls_ca, "tls_cert": second_engine.tls_ca,
+                              "tls_key": second_engine.tls_key})
+    started = time.monotonic()
+    response = as_admin.post(f"/hosts/{host.pk}/test", {})
+    assert response.status_code == 503
+    assert time.monotonic() - started < settings.TINYFORGE_HOST_CHECK_TIMEOUT + 5
+
+
+def test_a_workload_deploys_rolls_back_and_is_deleted_on_the_second_host(
+        far_host, second_engine, registry, publisher, repo_name, make_workload):
+    repository = f"{registry.host}/{repo_name}"
+    v1 = publisher.publish(repository, 1)
+    workload = make_workload(spec={"image": f"{repository}:live"}, host=far_host)
+
+    first = dispatch(workload, "api")
+    assert first.status == "succeeded", first.log
+    assert first.host == far_host and first.pinned_ref == v1
+    assert served_from(second_engine, workload, "version 1")
+    assert dockerlab.container_ids(f"tinyforge.workload={workload.pk}", INSTANCE) == []
+
+    publisher.publish(repository, 2)
+    second = dispatch(workload, "api")
+    assert second.status == "succeeded", second.log
+    assert served_from(second_engine, workload, "version 2")
+
+    back = rollback(workload, target=first, enqueue=False)
+    assert back.status == "succeeded" and back.pinned_ref == v1
+    assert served_from(second_engine, workload, "version 1")
+    assert Container.objects.get(workload=workload).digest == v1
+
+    actions.delete_workload(workload)
+    assert second_engine.container_ids(f"tinyforge.workload={workload.pk}") == []
+
+
+def test_a_workload_moves_to_the_second_host_and_leaves_the_first(
+        far_host, second_engine, registry, publisher, repo_name, make_workload, as_admin):
+    repository = f"{registry.host}/{repo_name}"
+    digest = publisher.publish(repository, 7)
+    workload = make_workload(spec={"image": f"{repository}:live"})
+    assert dispatch(workload, "api").status == "succeeded"
+    assert dockerlab.container_ids(f"tinyforge.workload={workload.pk}", INSTANCE)
+
+    response = as_admin.post(f"/workloads/{workload.pk}/move", {"host": "far"})
+
+    assert response.status_code == 200, response.data
+    assert response.data["status"] == "succeeded" and response.data["reason"] == "move"
+    assert response.data["host"] == "far" and response.data["pinned_ref"] == digest
+    workload.refresh_from_db()
+    assert workload.host == far_host
+    assert served_from(second_engine, workload, "version 7")
+    assert dockerlab.container_ids(f"tinyforge.workload={workload.pk}", INSTANCE) == []
+    assert workload.events.filter(kind="moved").exists()
+
+
+def test_a_failed_move_leaves_the_workload_serving_where_it_was(
+        far_host, second_engine, registry, publisher, repo_name, make_workload):
+    repository = f"{registry.host}/{repo_name}"
+    publisher.publish(repository, 3)
+    port = dockerlab.free_port()
+    workload = make_workload(spec={"image": f"{repository}:live",
+                                   "ports": [f"127.0.0.1:{port}:8080"]})
+    assert dispatch(workload, "api").status == "succeeded"
+    # The second engine runs without iptables: it cannot publish a port, so the start fails.
+    deploy = do_move(workload, far_host)
+
+    assert deploy.status == "failed"
+    workload.refresh_from_db()
+    assert workload.host.is_local
+    assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 3")
+    assert second_engine.running_ids(f"tinyforge.workload={workload.pk}") == []
+
+
+def test_a_stopped_engine_goes_down_after_two_checks_and_comes_back_by_itself(
+        far_host, second_engine, registry, publisher, repo_name, make_workload):
+    repository = f"{registry.host}/{repo_name}"
+    publisher.publish(repository, 1)
+    far = make_workload(name="on-far", spec={"image": f"{repository}:live"}, host=far_host)
+    near = make_workload(name="on-local", spec={"image": f"{repository}:live"})
+    assert hosts.check_host(far_host) == HostState.UP
+
+    second_engine.stop_engine()
+    try:
+        assert hosts.check_host(far_host) == HostState.UP  # one failure is not enough
+        assert hosts.check_host(far_host) == HostState.DOWN
+        started = time.monotonic()
+        failed = dispatch(far, "api")
+        assert failed.status == "failed" and failed.error_code == "host_down"
+        assert time.monotonic() - started < 5
+        # The local host is untouched meanwhile.
+        assert dispatch(near, "api").status == "succeeded"
+    finally:
+        second_engine.start_engine()
+
+    deadline = time.monotonic() + 30
+    while hosts.check_host(Host.objects.get(pk=far_host.pk)) != HostState.UP:
+        assert time.monotonic() < deadline, "the host did not come back"
+        time.sleep(0.5)
+    assert dispatch(far, "api").status == "succeeded"
