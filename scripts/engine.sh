@@ -29,7 +29,8 @@ pidfile_stale() {
 
 install_missing() {
     local missing=0 c
-    for c in dockerd docker-registry docker-compose busybox git msgfmt socat; do
+    # ip and openssl: the second engine the multi-host tests start (its bridge, its TLS).
+    for c in dockerd docker-registry docker-compose busybox git msgfmt socat ip openssl; do
         command -v "$c" >/dev/null 2>&1 || missing=1
     done
     command -v docker >/dev/null 2>&1 || missing=1
@@ -37,7 +38,8 @@ install_missing() {
     echo "engine.sh: installing Docker engine and tools via apt-get"
     apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            docker.io busybox-static docker-compose docker-registry git gettext socat
+            docker.io busybox-static docker-compose docker-registry git gettext socat \
+            iproute2 openssl
 }
 
 # The tests need the registry, compose, busybox and git too, not only the engine.
