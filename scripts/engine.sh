@@ -29,8 +29,9 @@ pidfile_stale() {
 
 install_missing() {
     local missing=0 c
-    # ip and openssl: the second engine the multi-host tests start (its bridge, its TLS).
-    for c in dockerd docker-registry docker-compose busybox git msgfmt socat ip openssl; do
+    # ip, openssl, sshd: the second engine the multi-host tests start (its bridge, its TLS,
+    # its SSH access).
+    for c in dockerd docker-registry docker-compose busybox git msgfmt socat ip openssl sshd ssh; do
         command -v "$c" >/dev/null 2>&1 || missing=1
     done
     command -v docker >/dev/null 2>&1 || missing=1
@@ -39,7 +40,7 @@ install_missing() {
     apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
             docker.io busybox-static docker-compose docker-registry git gettext socat \
-            iproute2 openssl
+            iproute2 openssl openssh-server openssh-client
 }
 
 # The tests need the registry, compose, busybox and git too, not only the engine.

@@ -212,11 +212,12 @@ def repo_name():
 
 @pytest.fixture(scope="session")
 def second_engine(engine):
-    """A second Docker engine on this machine (unix socket and TCP+TLS): see
+    """A second Docker engine on this machine (unix socket, TCP+TLS and SSH): see
     tests/support/second_engine.py."""
     lab = SecondEngine()
     try:
         lab.start_engine()
+        lab.start_sshd()
         yield lab
     finally:
         lab.close()

@@ -121,7 +121,7 @@ def _record(host, kind, message):
 
 _URL_RE = re.compile(
     r"^(?:unix:///\S+|tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|ssh://[A-Za-z0-9._-]+@[A-Za-z0-9.\-]+"
-    r"(?::\d{1,5})?)$")
+    r"(?::\d{1,5})?(?:/\S*)?)$")
 FIELDS = ("name", "engine_url", "tls_ca", "tls_cert", "tls_key", "ssh_key", "proxy_admin")
 
 

@@ -1,6 +1,10 @@
-"""A second, real Docker engine reached over TCP with TLS client certificates: deploy, roll back,
-delete and move workloads there; stop it and watch it go down and come back (issue 12)."""
+"""A second, real Docker engine reached over TCP with TLS client certificates and over SSH:
+deploy, roll back, delete and move workloads there; stop it and watch it go down and come back
+(issue 12). Every test that takes ``far_host`` runs once per transport."""
 import json
+import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -9,7 +13,8 @@ from django.conf import settings
 from apps.deploys.dispatch import dispatch
 from apps.deploys.moves import do_move
 from apps.deploys.replays import rollback
-from apps.workloads import actions, hosts
+from apps.workloads import actions, engine, hosts
+from apps.workloads.engine import EngineTarget, ssh_tunnel
 from apps.workloads.models import Container, Host, HostState
 from tests.support import dockerlab
 
@@ -17,13 +22,16 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
 INSTANCE = f"tinyforge.instance={settings.TINYFORGE_INSTANCE}"
 
 
-@pytest.fixture
-def far_host(second_engine):
-    host = hosts.create_host({"name": "far", "engine_url": second_engine.tcp_url,
-                              "tls_ca": second_engine.tls_ca,
-                              "tls_cert": second_engine.tls_cert,
-                              "tls_key": second_engine.tls_key})
+@pytest.fixture(params=["tcp-tls", "ssh"])
+def far_host(request, second_engine):
+    if request.param == "ssh":
+        values = {"engine_url": second_engine.ssh_url, "ssh_key": second_engine.ssh_key}
+    else:
+        values = {"engine_url": second_engine.tcp_url, "tls_ca": second_engine.tls_ca,
+                  "tls_cert": second_engine.tls_cert, "tls_key": second_engine.tls_key}
+    host = hosts.create_host({"name": "far", **values})
     yield host
+    ssh_tunnel.close()
     for container in second_engine.container_ids(INSTANCE):
         second_engine.docker("rm", "-f", container, check=False)
 
@@ -39,7 +47,7 @@ def served_from(second_engine, workload, text):
     return dockerlab.wait_for_http(f"http://{address}:8080/", text)
 
 
-def test_testing_the_connection_reports_the_engine_over_tls(far_host, as_admin):
+def test_testing_the_connection_reports_the_engine(far_host, as_admin):
     response = as_admin.post(f"/hosts/{far_host.pk}/test", {})
 
     assert response.status_code == 200, response.data
@@ -57,6 +65,18 @@ def test_a_wrong_client_certificate_is_refused_not_hung(second_engine, as_admin)
     response = as_admin.post(f"/hosts/{host.pk}/test", {})
     assert response.status_code == 503
     assert time.monotonic() - started < settings.TINYFORGE_HOST_CHECK_TIMEOUT + 5
+
+
+def test_a_wrong_ssh_key_is_refused_not_hung(second_engine, as_admin, tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                   check=True)
+    host = hosts.create_host({"name": "stranger", "engine_url": second_engine.ssh_url,
+                              "ssh_key": (tmp_path / "k").read_text()})
+    started = time.monotonic()
+    response = as_admin.post(f"/hosts/{host.pk}/test", {})
+    assert response.status_code == 503
+    assert time.monotonic() - started < settings.TINYFORGE_HOST_CHECK_TIMEOUT + 5
+    assert "PRIVATE KEY" not in str(response.data)
 
 
 def test_a_workload_deploys_rolls_back_and_is_deleted_on_the_second_host(
@@ -149,3 +169,21 @@ def test_a_stopped_engine_goes_down_after_two_checks_and_comes_back_by_itself(
         assert time.monotonic() < deadline, "the host did not come back"
         time.sleep(0.5)
     assert dispatch(far, "api").status == "succeeded"
+
+
+def test_a_broken_ssh_connection_is_made_again_at_the_next_call(second_engine):
+    target = EngineTarget(name="tunnelled", url=second_engine.ssh_url,
+                          ssh_key=second_engine.ssh_key, timeout=10)
+    try:
+        with engine.using(target):
+            assert engine.engine_facts()["cpus"] >= 1
+            first = ssh_tunnel.tunnel_pid(target)
+            os.kill(first, signal.SIGKILL)  # the connection breaks
+            deadline = time.monotonic() + 10
+            while ssh_tunnel.tunnel_pid(target) is not None:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert engine.engine_facts()["cpus"] >= 1
+            assert ssh_tunnel.tunnel_pid(target) not in (None, first)
+    finally:
+        ssh_tunnel.close(target)

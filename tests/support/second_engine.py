@@ -1,6 +1,8 @@
 """A second Docker engine on this machine, for multi-host tests (the recipe in
-../shared/stack-notes.md): its own bridge, data and exec roots, reachable over a unix socket
-and over TCP with TLS client certificates the fixture makes with ``openssl``.
+../shared/stack-notes.md): its own bridge, data and exec roots, reachable over a unix socket,
+over TCP with TLS client certificates the fixture makes with ``openssl``, and over SSH through
+an ``sshd`` of its own on 127.0.0.1 (a key pair made with ``ssh-keygen``; the engine's socket is
+named in the URL's path, since /var/run/docker.sock here is the main engine).
 
 Everything is unique to the test session (bridge name, subnet, port, directory), because the
 SQLite and PostgreSQL suites run at the same time on one machine. ``stop_engine()`` and
@@ -79,9 +81,48 @@ class SecondEngine:
         self.tls_ca = (tls / "ca.pem").read_text()
         self.tls_cert = (tls / "client-cert.pem").read_text()
         self.tls_key = (tls / "client-key.pem").read_text()
+        self.ssh_port = free_port()
+        self.ssh_url = f"ssh://root@127.0.0.1:{self.ssh_port}{self.socket}"
+        self.sshd = None
+        self._make_ssh_keys()
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _run("ip", "link", "set", self.bridge, "up")
+
+    # --- SSH ------------------------------------------------------------------------------
+
+    def _make_ssh_keys(self):
+        ssh = self.dir / "ssh"
+        ssh.mkdir(mode=0o700)
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "host_key"))
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "client_key"))
+        self.ssh_key = (ssh / "client_key").read_text()
+        (ssh / "authorized_keys").write_text((ssh / "client_key.pub").read_text())
+        (ssh / "sshd_config").write_text("\n".join([
+            f"Port {self.ssh_port}", "ListenAddress 127.0.0.1",
+            f"HostKey {ssh / 'host_key'}", f"AuthorizedKeysFile {ssh / 'authorized_keys'}",
+            f"PidFile {ssh / 'sshd.pid'}", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+            "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
+            "AllowStreamLocalForwarding yes", "AllowTcpForwarding yes", ""]))
+
+    def start_sshd(self):
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
+        ssh = self.dir / "ssh"
+        self.sshd = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", str(ssh / "sshd_config")],
+            stdout=subprocess.DEVNULL, stderr=open(ssh / "sshd.log", "ab"),
+            start_new_session=True)
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            probe = subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{self.ssh_port}"],
+                                   capture_output=True)
+            if probe.returncode == 0:
+                return
+            if self.sshd.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("sshd did not start:\n" + (ssh / "sshd.log").read_text()[-2000:])
 
     # --- the engine process ---------------------------------------------------------------
 
@@ -119,6 +160,9 @@ class SecondEngine:
             self.process.wait(timeout=10)
 
     def close(self):
+        if self.sshd is not None and self.sshd.poll() is None:
+            self.sshd.terminate()
+            self.sshd.wait(timeout=10)
         if self.process is not None and self.process.poll() is None:
             # Its own containers first, so that no shim outlives the engine.
             ids = self.docker("ps", "-aq", check=False).stdout.split()

@@ -8,6 +8,7 @@ import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, NotFound
 
+from apps.workloads.engine import ssh_tunnel
 from apps.workloads.engine.errors import EngineDown, EngineError, missing_manifest, port_in_use
 from apps.workloads.engine.targets import EngineTarget, credentials_dir, current_target
 
@@ -41,7 +42,8 @@ def _connect(target: EngineTarget, **kwargs):
                                    **kwargs)
         return client
     if target.scheme == "ssh":
-        raise EngineDown(f"{target.name}: SSH engines are not supported yet")
+        sock = ssh_tunnel.local_socket(target, connect_timeout=min(kwargs.get("timeout", 10), 10))
+        return docker.DockerClient(base_url=f"unix://{sock}", **kwargs)
     if url:
         return docker.DockerClient(base_url=url, **kwargs)
     return docker.from_env(**kwargs)
@@ -49,6 +51,10 @@ def _connect(target: EngineTarget, **kwargs):
 
 def _cached(purpose, make):
     target = current_target()
+    if target.scheme == "ssh":
+        # The client talks to the tunnel's local socket: a tunnel that ended (a broken
+        # connection) starts again at the same path, so the cached client stays good.
+        ssh_tunnel.local_socket(target)
     with _client_lock:
         client = _clients.get((target, purpose))
         if client is None:

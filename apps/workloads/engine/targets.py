@@ -121,4 +121,10 @@ def cli_environment(target):
     if target.scheme == "tcp" and target.tls_cert:
         env["DOCKER_TLS_VERIFY"] = "1"
         env["DOCKER_CERT_PATH"] = credentials_dir(target)
+    if target.scheme == "ssh":
+        # The CLI goes through the same tunnel as the host's client (one SSH connection).
+        # Imported here: ssh_tunnel imports this module.
+        from apps.workloads.engine.ssh_tunnel import local_socket
+
+        env["DOCKER_HOST"] = f"unix://{local_socket(target)}"
     return env
