@@ -102,6 +102,27 @@ class HostSample(models.Model):
         verbose_name_plural = _("host samples")
 
 
+class RemoteHostSample(models.Model):
+    """Another host (``apps.workloads.models.Host``) at one aligned tick: the sum of its
+    sampled containers, with its engine's memory as the limit (its /proc is not readable
+    from here). The local host's series stays ``HostSample``."""
+
+    pk = models.CompositePrimaryKey("host", "ts")
+    host = models.ForeignKey("workloads.Host", on_delete=models.CASCADE, related_name="+")
+    ts = models.BigIntegerField(_("time (epoch seconds)"))
+    cpu_percent = models.FloatField(_("CPU %"))
+    memory_usage = models.BigIntegerField(_("memory used"))
+    memory_limit = models.BigIntegerField(_("memory limit"))
+    net_rx = models.BigIntegerField(default=0)
+    net_tx = models.BigIntegerField(default=0)
+    blk_read = models.BigIntegerField(default=0)
+    blk_write = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("host sample")
+        verbose_name_plural = _("host samples")
+
+
 class HostRollup(RollupFields):
     pk = models.CompositePrimaryKey("resolution", "ts")
     resolution = models.IntegerField(_("resolution (seconds)"))

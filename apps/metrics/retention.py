@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from apps.metrics.models import HOUR, MINUTE
+from apps.metrics.models import HOUR, MINUTE, RemoteHostSample
 from apps.metrics.rollups import (
     HOST_ROLLUPS,
     HOST_SAMPLES,
@@ -58,6 +58,8 @@ TIERS = (
     Tier("host-raw", HOST_SAMPLES, None, False),
     Tier("host-minute", HOST_ROLLUPS, MINUTE, False),
     Tier("host-hour", HOST_ROLLUPS, HOUR, False),
+    # Other hosts' series (raw only: kept as long as the raw samples).
+    Tier("remote-host-raw", RemoteHostSample._meta.db_table, None, False),
 )
 
 
@@ -66,7 +68,7 @@ def retention_seconds():
     minute = settings.TINYFORGE_STATS_MINUTE_DAYS * 86400
     hour = settings.TINYFORGE_STATS_HOUR_DAYS * 86400
     return {"raw": raw, "minute": minute, "hour": hour,
-            "host-raw": raw, "host-minute": minute, "host-hour": hour}
+            "host-raw": raw, "host-minute": minute, "host-hour": hour, "remote-host-raw": raw}
 
 
 def source_counts():

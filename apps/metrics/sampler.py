@@ -8,11 +8,12 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
-from apps.metrics.models import HostSample, Sample
+from apps.metrics.models import HostSample, RemoteHostSample, Sample
 from apps.metrics.readers import Counters, HostReader, choose_reader
 from apps.workloads import engine
-from apps.workloads.models import Container, Workload
+from apps.workloads.models import Container, Host, Workload
 
 log = logging.getLogger("tinyforge.metrics")
 
@@ -57,19 +58,29 @@ class Target:
     workload_id: int
 
 
-def indexed_containers():
-    rows = Container.objects.values_list("docker_id", "pk", "workload_id")
-    return [Target(*row) for row in rows]
+def indexed_containers(host=None):
+    """The index's containers (of the workloads on ``host``, when given)."""
+    rows = Container.objects.all()
+    if host is not None:
+        on_host = Q(workload__host=host)
+        if host.is_local:
+            on_host |= Q(workload__host__isnull=True)
+        rows = rows.filter(on_host)
+    return [Target(*row) for row in rows.values_list("docker_id", "pk", "workload_id")]
 
 
 class Sampler:
     """Reads containers and the host at each tick and stores their rates.
 
     ``host_reader`` None means the host cannot be read here (a remote engine): the host series is
-    then the sum of the sampled containers, with the engine's memory as its limit.
+    then the sum of the sampled containers, with the engine's memory as its limit. ``host``: the
+    Host whose workloads' containers it reads (None: every container in the index); create and
+    tick it inside ``engine.using(host's target)`` (``FleetSampler`` does). A remote host's
+    series goes to ``RemoteHostSample``.
     """
 
-    def __init__(self, reader=None, host_reader="local"):
+    def __init__(self, reader=None, host_reader="local", host=None):
+        self.host = host
         self.reader = reader or choose_reader()
         if host_reader == "local":
             host_reader = HostReader() if engine.engine_is_local() else None
@@ -77,9 +88,13 @@ class Sampler:
         self.previous = {}
         self.previous_host = None
 
+    @property
+    def remote(self):
+        return self.host is not None and not self.host.is_local
+
     def prime(self):
         """Read counters without storing, so the next tick has something to compare with."""
-        targets = indexed_containers()
+        targets = indexed_containers(self.host)
         try:
             self._remember(targets, *self.read_all(targets))
         except engine.EngineError as exc:
@@ -90,7 +105,7 @@ class Sampler:
 
         An unreachable engine records nothing for this tick and logs one line.
         """
-        targets = indexed_containers()
+        targets = indexed_containers(self.host)
         try:
             current, host = self.read_all(targets)
         except engine.EngineDown as exc:
@@ -101,6 +116,9 @@ class Sampler:
             return 0
         samples = self._container_samples(ts, targets, current)
         host_sample = self._host_sample(ts, host, samples)
+        if self.remote and host_sample is not None:
+            fields = {f: getattr(host_sample, f) for f in HOST_SERIES_FIELDS}
+            host_sample = RemoteHostSample(host=self.host, **fields)
         self._remember(targets, current, host)
         try:
             store(samples, host_sample)
@@ -185,4 +203,55 @@ def store(samples, host_sample=None):
                 f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows
             )
         if host_sample is not None:
-            HostSample.objects.bulk_create([host_sample], ignore_conflicts=True)
+            type(host_sample).objects.bulk_create([host_sample], ignore_conflicts=True)
+
+
+HOST_SERIES_FIELDS = ("ts", "cpu_percent", "memory_usage", "memory_limit", "net_rx", "net_tx",
+                      "blk_read", "blk_write")
+
+
+class FleetSampler:
+    """Every host's containers at each tick: one ``Sampler`` per host, each created and run
+    with the engine calls going to its host (the cgroup fast path where the engine is local,
+    the stats API elsewhere). Hosts marked down are skipped without a call (no tick waits on
+    a dead host); a host that fails mid-tick records nothing for that tick, the others do.
+    Same interface as ``Sampler`` (the ticker takes either)."""
+
+    def __init__(self):
+        self.samplers = {}  # host pk -> (EngineTarget, Sampler)
+
+    def _hosts(self):
+        for host in Host.objects.order_by("pk"):
+            if host.is_down:
+                continue
+            target = host.engine_target()
+            entry = self.samplers.get(host.pk)
+            if entry is None or entry[0] != target:
+                if entry is not None:
+                    entry[1].close()
+                try:
+                    with engine.using(target):
+                        entry = (target, Sampler(host=host))
+                except engine.EngineError as exc:
+                    log.warning("stats: host %s not sampled (%s)", host.name, exc.code)
+                    continue
+                self.samplers[host.pk] = entry
+            entry[1].host = host
+            yield target, entry[1]
+
+    def prime(self):
+        for target, sampler in self._hosts():
+            with engine.using(target):
+                sampler.prime()
+
+    def tick(self, ts):
+        stored = 0
+        for target, sampler in self._hosts():
+            with engine.using(target):
+                stored += sampler.tick(ts)
+        return stored
+
+    def close(self):
+        for _target, sampler in self.samplers.values():
+            sampler.close()
+        self.samplers.clear()

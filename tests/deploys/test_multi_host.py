@@ -13,6 +13,8 @@ from django.conf import settings
 from apps.deploys.dispatch import dispatch
 from apps.deploys.moves import do_move
 from apps.deploys.replays import rollback
+from apps.metrics.models import RemoteHostSample, Sample
+from apps.metrics.sampler import FleetSampler, Sampler
 from apps.workloads import actions, engine, hosts
 from apps.workloads.engine import EngineTarget, ssh_tunnel
 from apps.workloads.models import Container, Host, HostState
@@ -187,3 +189,34 @@ def test_a_broken_ssh_connection_is_made_again_at_the_next_call(second_engine):
             assert ssh_tunnel.tunnel_pid(target) not in (None, first)
     finally:
         ssh_tunnel.close(target)
+
+
+def test_a_workload_on_the_second_host_is_sampled_with_its_hosts_series(
+        far_host, second_engine, registry, publisher, repo_name, make_workload):
+    repository = f"{registry.host}/{repo_name}"
+    publisher.publish(repository, 1)
+    workload = make_workload(spec={"image": f"{repository}:live"}, host=far_host)
+    assert dispatch(workload, "api").status == "succeeded"
+    fleet = FleetSampler()
+    try:
+        fleet.prime()
+        deadline = time.monotonic() + 30
+        while not Sample.objects.filter(workload=workload).exists():
+            assert time.monotonic() < deadline, "no sample of the remote workload"
+            time.sleep(1)
+            fleet.tick(int(time.time()))
+    finally:
+        fleet.close()
+    sample = Sample.objects.filter(workload=workload).latest("ts")
+    assert sample.memory_usage > 0 and sample.cpu_percent >= 0
+    series = RemoteHostSample.objects.filter(host=far_host)
+    assert series.exists() and series.latest("ts").memory_limit > 0
+    assert reader_of(far_host) == "ApiReader"  # a remote engine: the stats API, not cgroups
+
+
+def reader_of(host):
+    """The kind of reader a sampler of ``host`` picks."""
+    with engine.using(host.engine_target()):
+        sampler = Sampler(host=host)
+    sampler.close()
+    return type(sampler.reader).__name__

@@ -202,7 +202,8 @@ def test_sample_stats_forever_stops_on_sigterm_and_restores_the_signal_handlers(
         os.getpid(), signal.SIGTERM))
     monkeypatch.setattr(ticker, "sample_forever", functools.partial(
         ticker.sample_forever, clock=clock.now, sleep=clock.sleep))
-    monkeypatch.setattr("apps.metrics.management.commands.sample_stats.Sampler", lambda: sampler)
+    monkeypatch.setattr("apps.metrics.management.commands.sample_stats.FleetSampler",
+                        lambda: sampler)
     before = signal.getsignal(signal.SIGTERM)
     out = io.StringIO()
     call_command("sample_stats", "--forever", stdout=out)
@@ -217,7 +218,8 @@ def test_sample_stats_runs_the_requested_number_of_ticks_in_the_foreground(monke
     sampler = RecordingSampler(clock)
     monkeypatch.setattr(ticker, "run_sampler", functools.partial(
         ticker.run_sampler, clock=clock.now, sleep=clock.sleep))
-    monkeypatch.setattr("apps.metrics.management.commands.sample_stats.Sampler", lambda: sampler)
+    monkeypatch.setattr("apps.metrics.management.commands.sample_stats.FleetSampler",
+                        lambda: sampler)
     out = io.StringIO()
     call_command("sample_stats", "--ticks", "2", stdout=out)
     assert len(sampler.ticks) == 2

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from apps.metrics import ticker
-from apps.metrics.sampler import Sampler
+from apps.metrics.sampler import FleetSampler
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                                    "Sampling %(ticks)s ticks, every %(interval)s s.", ticks) % {
             "ticks": ticks, "interval": interval
         })
-        done = ticker.run_sampler(Sampler, ticks=ticks, on_tick=self.report)
+        done = ticker.run_sampler(FleetSampler, ticks=ticks, on_tick=self.report)
         if len(done) < ticks:
             raise CommandError(_("Another sampler kept the lease; sampled %(done)s of %(ticks)s.")
                                % {"done": len(done), "ticks": ticks})
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(_("Sampling every %(interval)s s until stopped.") % {
             "interval": interval})
         try:
-            ticker.sample_forever(Sampler, stop=lambda: bool(signals),
+            ticker.sample_forever(FleetSampler, stop=lambda: bool(signals),
                                   on_tick=self.report if verbosity > 1 else None)
         finally:
             for signum, handler in previous.items():
