@@ -1,14 +1,17 @@
 """Pre-deploy volume backups and their restore.
 
 Backups are fail-open: whatever goes wrong is recorded on a Backup row (status and reason) and
-the deploy goes on. Named volumes are read at their host mount point, so backups need a local
-engine; with a remote one they are skipped, with that reason.
+the deploy goes on. On the local engine volumes are read at their host mount point; on another
+host they are read and restored through a short-lived helper container streaming a tar (made
+from an image the workload already runs there, so nothing is pulled). The archive is the same
+either way and is kept here.
 """
 import copy
 import hashlib
 import logging
 import shutil
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +21,10 @@ from django.utils.translation import gettext as _
 
 from apps.core.crypto import mask
 from apps.deploys.models import Backup
-from apps.workloads import engine
+from apps.workloads import engine, hosts
 from apps.workloads.engine import EngineError
 from apps.workloads.secrets import known_secret_values
-from apps.workloads.sources.base import workload_labels
+from apps.workloads.sources.base import LABEL_PREFIX, workload_labels
 
 log = logging.getLogger("tinyforge.backups")
 
@@ -55,15 +58,22 @@ def backup_before_deploy(deploy, workload):
 
 
 def _snapshot(deploy, workload):
-    sources = volume_dirs(workload)
-    if not sources:
+    if not workload.volumes.exists():
         return Backup.objects.create(workload=workload, deploy=deploy,
                                      status=Backup.State.SKIPPED, reason=_("No volumes."))
+    remote = not engine.engine_is_local()
+    if remote and _helper_image(workload) is None:
+        return Backup.objects.create(
+            workload=workload, deploy=deploy, status=Backup.State.SKIPPED,
+            reason=_("Nothing runs on the host yet to read its volumes with."))
+    sources = {} if remote else volume_dirs(workload)
     target_dir = Path(settings.TINYFORGE_BACKUP_DIR) / f"workload-{workload.pk}"
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / f"{timezone.now():%Y%m%dT%H%M%S}-deploy-{deploy.pk}.tar.gz"
     members = {}
     with tarfile.open(path, "w:gz") as archive:
+        if remote:
+            members = _archive_remote(workload, archive)
         for identity, directory in sources.items():
             member = archive_member(identity)
             archive.add(directory, arcname=member)
@@ -72,6 +82,46 @@ def _snapshot(deploy, workload):
         workload=workload, deploy=deploy, status=Backup.State.OK, path=str(path),
         size=path.stat().st_size, sha256=_sha256(path), volumes=members,
     )
+
+
+def _helper_image(workload):
+    """An image the workload runs on its host now (the helper container is made from it)."""
+    return (workload.containers.exclude(image="").values_list("image", flat=True)
+            .order_by("pk").first())
+
+
+def _helper_labels(workload):
+    """The helper container's labels: the install's, but not the workload's selector (the
+    container index and reconcile must never take a helper for one of its containers)."""
+    return {LABEL_PREFIX + "instance": settings.TINYFORGE_INSTANCE,
+            LABEL_PREFIX + "helper": "volume-archive",
+            LABEL_PREFIX + "for-workload": str(workload.pk)}
+
+
+def _engine_source(workload, volume):
+    """What the helper mounts: the engine volume's name, or the host path on that host."""
+    if volume.host_path:
+        return volume.host_path
+    engine.ensure_volume(volume.docker_name, workload_labels(workload))
+    return volume.docker_name
+
+
+def _archive_remote(workload, archive):
+    """Each volume of ``workload`` on its (remote) host into ``archive``; returns
+    {member: identity}. The engine's archive holds the volume under "v/"; it is stored under
+    the volume's member name, as a local backup would be."""
+    image, labels, members = _helper_image(workload), _helper_labels(workload), {}
+    for volume in workload.volumes.order_by("pk"):
+        member = archive_member(volume.identity)
+        with tempfile.TemporaryFile() as raw:
+            engine.read_volume_archive(_engine_source(workload, volume), image, labels, raw)
+            raw.seek(0)
+            with tarfile.open(fileobj=raw, mode="r|") as source:
+                for item in source:
+                    item.name = member + item.name[1:]  # "v/x" -> "<member>/x"
+                    archive.addfile(item, source.extractfile(item) if item.isfile() else None)
+        members[member] = volume.identity
+    return members
 
 
 def archive_member(identity):
@@ -132,7 +182,10 @@ def restore_backup(backup, lock_wait=None):
         raise BackupError(_("A deploy of %(name)s is running; restore backup #%(id)s when it "
                             "has finished.") % {"name": backup.workload.name, "id": backup.pk})
     try:
-        return _restore_locked(backup)
+        with hosts.workload_engine(backup.workload):
+            if not engine.engine_is_local():
+                return _restore_remote(backup)
+            return _restore_locked(backup)
     finally:
         release_lock(holder)
 
@@ -157,6 +210,48 @@ def _restore_locked(backup):
             except EngineError as exc:
                 log.warning("restore: could not restart %s (%s)", container_id[:12], exc.code)
     return sorted(identity for identity in backup.volumes.values() if identity in dirs)
+
+
+def _restore_remote(backup):
+    """The remote host's volumes emptied and refilled from the archive, through helper
+    containers, with the workload's containers stopped meanwhile."""
+    workload = backup.workload
+    image = _helper_image(workload)
+    if image is None:
+        raise BackupError(_("Nothing runs on the host to restore its volumes with."))
+    labels = _helper_labels(workload)
+    volumes = {v.identity: v for v in workload.volumes.all()}
+    restored = []
+    running = [c.docker_id for c in workload.containers.filter(state="running")]
+    try:
+        for container_id in running:
+            engine.stop(container_id)
+        with tarfile.open(backup.path, "r:gz") as archive:
+            everything = archive.getmembers()
+            for member, identity in backup.volumes.items():
+                volume = volumes.get(identity)
+                if volume is None:
+                    continue
+                with tempfile.TemporaryFile() as data:
+                    with tarfile.open(fileobj=data, mode="w") as part:
+                        for item in everything:
+                            if item.name == member or item.name.startswith(member + "/"):
+                                copied = copy.copy(item)
+                                copied.name = "./" + item.name[len(member):].lstrip("/")
+                                part.addfile(copied, archive.extractfile(item)
+                                             if item.isfile() else None)
+                    data.seek(0)
+                    source = _engine_source(workload, volume)
+                    engine.clear_volume(source, image, labels)
+                    engine.write_volume_archive(source, image, labels, data.read())
+                restored.append(identity)
+    finally:
+        for container_id in running:
+            try:
+                engine.start(container_id)
+            except EngineError as exc:
+                log.warning("restore: could not restart %s (%s)", container_id[:12], exc.code)
+    return sorted(restored)
 
 
 def _extract(backup, dirs):

@@ -10,6 +10,7 @@ import time
 import pytest
 from django.conf import settings
 
+from apps.deploys.backups import restore_backup
 from apps.deploys.dispatch import dispatch
 from apps.deploys.moves import do_move
 from apps.deploys.replays import rollback
@@ -220,3 +221,32 @@ def reader_of(host):
         sampler = Sampler(host=host)
     sampler.close()
     return type(sampler.reader).__name__
+
+
+def test_a_volume_on_the_second_host_is_backed_up_and_restored_through_a_helper(
+        far_host, second_engine, registry, publisher, repo_name, make_workload):
+    repository = f"{registry.host}/{repo_name}"
+    publisher.publish(repository, 1)
+    workload = make_workload(spec={"image": f"{repository}:live"}, host=far_host,
+                             volumes=[{"name": "data", "mount_path": "/data"}],
+                             auto_backup=True)
+    assert dispatch(workload, "api").status == "succeeded"
+
+    def in_container(script):
+        (container,) = second_engine.running_ids(f"tinyforge.workload={workload.pk}")
+        return second_engine.docker("exec", container, "sh", "-c", script).stdout.decode()
+
+    in_container("echo before > /data/note && mkdir -p /data/sub && echo deep > /data/sub/f")
+    second = dispatch(workload, "api")
+    assert second.status == "succeeded", second.log
+    backup = second.backups.get()
+    assert backup.status == "ok", backup.reason
+    assert backup.size > 0
+
+    in_container("echo after > /data/note && echo stray > /data/stray")
+    restored = restore_backup(backup)
+
+    assert restored == [workload.volumes.get().identity]
+    assert in_container("cat /data/note /data/sub/f") == "before\ndeep\n"
+    assert in_container("ls /data") == "note\nsub\n"
+    assert second_engine.container_ids("tinyforge.helper=volume-archive") == []  # none left

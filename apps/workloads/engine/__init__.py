@@ -47,7 +47,13 @@ from apps.workloads.engine.stats import (
     running_container_ids,
 )
 from apps.workloads.engine.targets import LOCAL, EngineTarget, current_target, using
-from apps.workloads.engine.volumes import ensure_volume, volume_mountpoint
+from apps.workloads.engine.volumes import (
+    clear_volume,
+    ensure_volume,
+    read_volume_archive,
+    volume_mountpoint,
+    write_volume_archive,
+)
 
 __all__ = [
     "CODES",
@@ -58,6 +64,7 @@ __all__ = [
     "LOCAL",
     "ImageInfo",
     "build_image",
+    "clear_volume",
     "compose",
     "container_info",
     "container_log_lines",
@@ -81,6 +88,7 @@ __all__ = [
     "port_in_use",
     "published_port",
     "pull",
+    "read_volume_archive",
     "registry_digest",
     "remove_container",
     "remove_image",
@@ -91,4 +99,5 @@ __all__ = [
     "stop",
     "using",
     "volume_mountpoint",
+    "write_volume_archive",
 ]
