@@ -135,7 +135,7 @@ def execute(deploy, progress=None, park=False):
             status=Status.RUNNING, started_at=timezone.now())
         _finish(deploy, write, "host_down", f"host {host.name} is down")
         return
-    with engine.using(host.engine_target()):
+    with hosts.on_host(host):
         _execute(deploy, progress, park)
 
 

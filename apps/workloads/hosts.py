@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from apps.core import notices
 from apps.core.errors import Conflict, InvalidInput
-from apps.workloads import engine
+from apps.workloads import engine, proxy
 from apps.workloads.engine import EngineError
 from apps.workloads.events import record_event
 from apps.workloads.models import NAME_RE, Host, HostState
@@ -53,10 +53,11 @@ class HostDown(EngineError):
 
 @contextlib.contextmanager
 def on_host(host):
-    """Run the block's engine calls on ``host``; raises HostDown when it is marked down."""
+    """Run the block's engine calls on ``host``, and its proxy calls on the host's Caddy (when
+    it names one); raises HostDown when it is marked down."""
     if host.is_down:
         raise HostDown(host)
-    with engine.using(host.engine_target()):
+    with engine.using(host.engine_target()), proxy.using_admin(host.proxy_admin):
         yield host
 
 

@@ -10,9 +10,9 @@ import logging
 
 from django.conf import settings
 
-from apps.workloads import proxy
+from apps.workloads import engine, hosts, proxy
 from apps.workloads.engine import EngineError
-from apps.workloads.models import Workload
+from apps.workloads.models import Host, Workload
 from apps.workloads.proxy import ProxyError, Route
 from apps.workloads.sources.base import LABEL_PREFIX
 from apps.workloads.sources.runner import container_dial, current_containers, domains_of
@@ -40,28 +40,51 @@ def route_for(workload, containers, current_dial=None):
 
 
 def sync_all(keep=()):
-    """Make Caddy route every workload with domains (except the ids in ``keep``: a deploy is
-    switching them) and nothing else of ours. Returns proxy.sync's counts, or None when there
-    is nothing to route and TinyForge has no server block in a Caddy that answers. Raises
-    ProxyError (Caddy down while something needs routing) or EngineError."""
-    routed = [w for w in Workload.objects.only("pk", "spec").order_by("pk")
-              if domains_of(w.spec)]
-    if not routed and not settings.TINYFORGE_PUBLIC_URL:
+    """Make each Caddy route every workload with domains that runs on its hosts (except the
+    ids in ``keep``: a deploy is switching them) and nothing else of ours. A host's own Caddy
+    (``Host.proxy_admin``) gets its workloads; the default one gets the rest and TinyForge's
+    own route. Workloads on hosts marked down keep their routes untouched. Returns proxy.sync's
+    counts (summed over the Caddies), or None when there is nothing to route and TinyForge has
+    no server block in a default Caddy that answers. Raises ProxyError (Caddy down while
+    something needs routing) or EngineError."""
+    groups = {"": []}
+    for host in Host.objects.exclude(proxy_admin=""):
+        groups.setdefault(host.proxy_admin, [])
+    for workload in Workload.objects.select_related("host").only(
+            "pk", "spec", "host").order_by("pk"):
+        if domains_of(workload.spec):
+            host = workload.host
+            groups.setdefault(host.proxy_admin if host else "", []).append(workload)
+    totals = None
+    for admin, routed in groups.items():
+        with proxy.using_admin(admin):
+            counts = _sync_one(routed, keep, default=not admin)
+        if counts is not None:
+            totals = {key: (totals or {}).get(key, 0) + value for key, value in counts.items()}
+    return totals
+
+
+def _sync_one(routed, keep, default):
+    if not routed and not (default and settings.TINYFORGE_PUBLIC_URL):
         try:
             if not proxy.routes_now():
                 return None
         except ProxyError:
             return None  # no proxy and nothing to route: not an error
     current = proxy.routes_now()
-    routes = []
+    routes, left = [], set(keep)
     for workload in routed:
         if workload.pk in keep:
             continue
+        if workload.host is not None and workload.host.is_down:
+            left.add(workload.pk)  # its containers cannot be read now: its route stays
+            continue
         now = current.get(workload.pk)
-        route = route_for(workload, current_containers(workload), now.dial if now else None)
+        with engine.using(workload.host.engine_target() if workload.host else None):
+            route = route_for(workload, current_containers(workload), now.dial if now else None)
         if route is not None:
             routes.append(route)
-    return proxy.sync(routes, keep=keep)
+    return proxy.sync(routes, keep=left, self_route=default)
 
 
 def refresh(workload):
@@ -69,24 +92,31 @@ def refresh(workload):
     changed or withdrawn). Best effort: a proxy or engine that does not answer is left to the
     reconcile pass. Returns True when Caddy was updated."""
     try:
-        if not domains_of(workload.spec):
-            return proxy.withdraw(workload.pk) if proxy.routes_now() else False
-        route = route_for(workload, current_containers(workload),
-                          proxy.current_upstream(workload.pk))
-        if route is None:
-            return proxy.withdraw(workload.pk)
-        proxy.publish(route)
-        return True
+        with hosts.workload_engine(workload):
+            return _refresh(workload)
     except (ProxyError, EngineError) as exc:
         log.warning("route of workload %s not refreshed (%s); the reconcile pass will",
                     workload.pk, getattr(exc, "code", exc))
         return False
 
 
+def _refresh(workload):
+    if not domains_of(workload.spec):
+        return proxy.withdraw(workload.pk) if proxy.routes_now() else False
+    route = route_for(workload, current_containers(workload),
+                      proxy.current_upstream(workload.pk))
+    if route is None:
+        return proxy.withdraw(workload.pk)
+    proxy.publish(route)
+    return True
+
+
 def withdraw(workload):
     """Remove the workload's route (before its containers go). Best effort, as ``refresh``."""
+    host = hosts.host_of(workload)
     try:
-        return proxy.withdraw(workload.pk)
+        with proxy.using_admin(host.proxy_admin):
+            return proxy.withdraw(workload.pk)
     except ProxyError as exc:
         log.warning("route of workload %s not withdrawn (%s); the reconcile pass will",
                     workload.pk, exc.code)

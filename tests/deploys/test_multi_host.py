@@ -16,10 +16,10 @@ from apps.deploys.moves import do_move
 from apps.deploys.replays import rollback
 from apps.metrics.models import RemoteHostSample, Sample
 from apps.metrics.sampler import FleetSampler, Sampler
-from apps.workloads import actions, engine, hosts
+from apps.workloads import actions, engine, hosts, routing
 from apps.workloads.engine import EngineTarget, ssh_tunnel
 from apps.workloads.models import Container, Host, HostState
-from tests.support import dockerlab
+from tests.support import dockerlab, proxylab
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
 INSTANCE = f"tinyforge.instance={settings.TINYFORGE_INSTANCE}"
@@ -250,3 +250,35 @@ def test_a_volume_on_the_second_host_is_backed_up_and_restored_through_a_helper(
     assert in_container("cat /data/note /data/sub/f") == "before\ndeep\n"
     assert in_container("ls /data") == "note\nsub\n"
     assert second_engine.container_ids("tinyforge.helper=volume-archive") == []  # none left
+
+
+def test_a_routed_workload_on_a_host_with_its_own_caddy_is_routed_there(
+        far_host, second_engine, registry, publisher, repo_name, make_workload, caddy,
+        tmp_path, settings):
+    own_caddy = proxylab.Caddy(tmp_path / "far-caddy").start()
+    try:
+        hosts.update_host(far_host, {"proxy_admin": own_caddy.admin})
+        repository = f"{registry.host}/{repo_name}"
+        publisher.publish(repository, 4)
+        workload = make_workload(spec={"image": f"{repository}:live",
+                                       "domains": ["far-app.example.test"], "http_port": 8080},
+                                 host=Host.objects.get(pk=far_host.pk))
+        deploy = dispatch(workload, "api")
+        assert deploy.status == "succeeded", deploy.log
+
+        # Both Caddies run on this one machine, so only the config is compared (on a real
+        # remote host its Caddy listens there, on the same address as the default one here).
+        (container,) = second_engine.running_ids(f"tinyforge.workload={workload.pk}")
+        networks = json.loads(second_engine.docker("inspect", container).stdout)[0][
+            "NetworkSettings"]["Networks"]
+        address = next(net["IPAddress"] for net in networks.values() if net["IPAddress"])
+        config = own_caddy.config_text()
+        assert "far-app.example.test" in config and f"{address}:8080" in config
+        assert "far-app.example.test" not in caddy.config_text()
+        # The reconcile pass keeps it there, and does not move it to the default Caddy.
+        routing.sync_all()
+        assert "far-app.example.test" in own_caddy.config_text()
+        assert "far-app.example.test" not in caddy.config_text()
+    finally:
+        proxylab.remove_owned(own_caddy, f"tinyforge-{settings.TINYFORGE_INSTANCE}")
+        own_caddy.stop()

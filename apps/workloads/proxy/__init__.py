@@ -8,7 +8,7 @@
 This package knows Caddy and nothing of the models: callers hand it ``Route`` values (see
 ``apps.workloads.routing`` for the ones built from workloads and their containers).
 """
-from apps.workloads.proxy.caddy_api import PROXY_CODES, ProxyError, answers
+from apps.workloads.proxy.caddy_api import PROXY_CODES, ProxyError, answers, using_admin
 from apps.workloads.proxy.routes import (
     Route,
     current_upstream,
@@ -44,6 +44,7 @@ __all__ = [
     "server_name",
     "sync",
     "url_for",
+    "using_admin",
     "withdraw",
     "withdraw_self",
 ]

@@ -3,6 +3,8 @@ verb, bounded by a timeout, every failure turned into ``ProxyError`` with a code
 
 Stdlib only (urllib): the admin API is a handful of small JSON requests.
 """
+import contextlib
+import contextvars
 import json
 import urllib.error
 import urllib.parse
@@ -27,8 +29,24 @@ class ProxyError(Exception):
         self.message = message
 
 
+_admin = contextvars.ContextVar("tinyforge_proxy_admin", default="")
+
+
 def admin_url():
-    return settings.TINYFORGE_PROXY_ADMIN.rstrip("/")
+    """The Caddy admin endpoint calls in this context go to: the one a host names
+    (``using_admin``), else ``TINYFORGE_PROXY_ADMIN``."""
+    return (_admin.get() or settings.TINYFORGE_PROXY_ADMIN).rstrip("/")
+
+
+@contextlib.contextmanager
+def using_admin(url):
+    """Send the block's Caddy calls to ``url`` ("" keeps the default): the Caddy of the host
+    a workload runs on."""
+    token = _admin.set(url or "")
+    try:
+        yield
+    finally:
+        _admin.reset(token)
 
 
 def call(method, path, body=None, timeout=TIMEOUT_S):

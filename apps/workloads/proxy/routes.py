@@ -222,11 +222,12 @@ def routes_now():
     return found
 
 
-def sync(routes, keep=()):
+def sync(routes, keep=(), self_route=True):
     """Make Caddy hold exactly ``routes`` (an iterable of Route): missing ones restored,
     changed ones replaced, owned routes of other workloads removed -- except those of the
     workload ids in ``keep`` (a deploy is switching them right now), which are left alone.
-    The self route follows ``TINYFORGE_PUBLIC_URL``. Returns {"published": n, "removed": n}.
+    The self route follows ``TINYFORGE_PUBLIC_URL`` (``self_route``: in the default Caddy only,
+    not in a host's own). Returns {"published": n, "removed": n}.
     Raises ProxyError."""
     ensure_server()
     wanted = {route.workload_id: route for route in routes}
@@ -248,9 +249,9 @@ def sync(routes, keep=()):
             if present.get(workload_id) != (tuple(route.hosts), route.dial):
                 _put_route(server, route_id(workload_id) + suffix, route.hosts, route.dial)
                 published += 1
-    if settings.TINYFORGE_PUBLIC_URL:
+    if self_route and settings.TINYFORGE_PUBLIC_URL:
         publish_self()
-    else:
+    elif self_route:
         withdraw_self()
     _refresh_tls()
     return {"published": published, "removed": removed}
