@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from apps.deploys.models import Deploy, Restored, Status
 from apps.deploys.recovery import TOUCHED
+from apps.workloads import hosts
+from apps.workloads.hosts import HostDown
 from apps.workloads.models import RegistryCredential
 from apps.workloads.sources import UnknownSource, get_source
 
@@ -80,10 +82,14 @@ def artifact_available(deploy, registry_auth=None):
     if registry_auth is None:
         registry_auth = StoredRegistryAuth()
     try:
-        return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned,
-                                                        registry_auth)
+        # Asked of the engine the workload runs on now: a rollback goes there.
+        with hosts.workload_engine(deploy.workload):
+            return get_source(deploy.source_kind).available(deploy.workload, deploy.pinned,
+                                                            registry_auth)
     except UnknownSource:
         return False
+    except HostDown:
+        return bool(deploy.artifact_available)  # unknown while the host is down: keep it
 
 
 def record_availability(deploys):

@@ -36,10 +36,9 @@ def watch_health(deploy_id):
 
 
 def cleanup_images():
-    from apps.deploys.cleanup import cleanup_images as run_cleanup
+    from apps.deploys.cleanup import cleanup_all_hosts
 
-    removed, _kept = run_cleanup()
-    return len(removed)
+    return sum(len(removed) for removed, _kept in cleanup_all_hosts().values())
 
 
 def retire_previous(deploy_id, container_ids, drain, grace):
