@@ -260,6 +260,10 @@ def _run(deploy, write, retiring):
     workload = Workload.objects.get(pk=deploy.workload_id)
     Deploy.objects.filter(pk=deploy.pk).update(status=Status.RUNNING, started_at=timezone.now())
     write(_("Deploy #%(id)s of %(name)s started.") % {"id": deploy.pk, "name": workload.name})
+    host = engine.current_target()
+    if host.name != engine.LOCAL.name:
+        # Which host an engine error below came from (the engine's text does not say).
+        write(_("On host %(host)s.") % {"host": host.name})
     # Deploying a stopped workload starts it (apps.workloads.controls): what the deploy
     # leaves running, new version or the restored old one, is meant to run.
     if Workload.objects.filter(pk=workload.pk, desired_state=DesiredState.STOPPED).update(

@@ -91,6 +91,7 @@ def test_a_workload_deploys_rolls_back_and_is_deleted_on_the_second_host(
     first = dispatch(workload, "api")
     assert first.status == "succeeded", first.log
     assert first.host == far_host and first.pinned_ref == v1
+    assert "On host far." in first.log  # an engine error below would say which host
     assert served_from(second_engine, workload, "version 1")
     assert dockerlab.container_ids(f"tinyforge.workload={workload.pk}", INSTANCE) == []
 

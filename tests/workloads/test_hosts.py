@@ -173,3 +173,10 @@ def test_moving_to_a_host_marked_down_is_refused_before_anything_runs(
     assert response.status_code == 409 and "down" in response.data["detail"]
     workload.refresh_from_db()
     assert workload.host.is_local
+
+
+def test_cleaning_images_on_an_unknown_host_is_one_readable_error():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no host named nowhere"):
+        call_command("cleanup_images", "--host", "nowhere")
