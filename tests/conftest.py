@@ -6,6 +6,7 @@ import uuid
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from tests.support import commits, dockerlab, proxylab
 from tests.support.second_engine import SecondEngine
@@ -247,3 +248,11 @@ def caddy(caddy_process, settings):
     yield caddy_process
     if caddy_process.process.poll() is None:
         proxylab.remove_owned(caddy_process, f"tinyforge-{settings.TINYFORGE_INSTANCE}")
+
+
+@pytest.fixture(autouse=True)
+def _language_back_to_default():
+    """A request with Accept-Language leaves its language active in the thread (LocaleMiddleware
+    does not reset it); the next test must not write its logs and messages in Russian."""
+    yield
+    translation.deactivate()
