@@ -24,7 +24,7 @@ from apps.workloads import engine, routing
 from apps.workloads.events import record_event
 from apps.workloads.index import sync_index
 from apps.workloads.sources import UnknownSource, get_source
-from apps.workloads.sources.base import LABEL_PREFIX, workload_labels
+from apps.workloads.sources.base import LABEL_PREFIX, selector_labels
 
 log = logging.getLogger("tinyforge.recovery")
 
@@ -67,7 +67,8 @@ def recover(deploy):
     Raises EngineError when the engine cannot do it (the row stays pending for the next pass).
     """
     workload = deploy.workload
-    containers = engine.list_containers(workload_labels(workload))
+    # Found by id, never by name: a rename must not hide a half-done swap.
+    containers = engine.list_containers(selector_labels(workload))
     mine = str(deploy.pk)
     new = [c for c in containers if c.labels.get(LABEL_PREFIX + "deploy") == mine]
     others = [c for c in containers if c.labels.get(LABEL_PREFIX + "deploy") != mine]

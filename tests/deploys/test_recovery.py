@@ -109,6 +109,29 @@ def test_a_deploy_killed_at_each_step_of_the_swap_is_brought_back_to_the_last_go
     assert running_deploys(after) == [live]
 
 
+def test_a_workload_renamed_after_its_deploy_was_killed_is_still_recovered(
+    cp, registry, publisher, repo_name
+):
+    name, port, repository = deployed_v1(cp, registry, publisher, repo_name, "renamed")
+    publisher.publish(repository, 2)
+    killed = cp.manage("deploy", name, env={"TINYFORGE_FAULT": "old_stopped"}, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert serves(port) is None
+    new_name = name + "-new"
+    cp.query("import json\nfrom apps.workloads.actions import update_workload\n"
+             "from apps.workloads.models import Workload\n"
+             f"w = update_workload(Workload.objects.get(name={name!r}), {{'name': {new_name!r}}})\n"
+             "print(json.dumps(w.name))")
+
+    cp.manage("reconcile")
+
+    # Its containers still carry the old name label: found by id, the old one runs again.
+    assert dockerlab.wait_for_http(f"http://127.0.0.1:{port}/", "version 1")
+    after = cp.ledger(new_name)
+    second = max(int(pk) for pk in after["deploys"])
+    assert entry(after, second)["restored"] == "previous"
+
+
 def test_a_task_worker_killed_mid_swap_is_recovered_by_the_reconcile_pass(
     cp, registry, publisher, repo_name, tmp_path
 ):
