@@ -1,8 +1,6 @@
 """Workloads with domains behind a real Caddy (tests/support/proxylab.py), on the real engine and
 registry: served through the proxy, swapped start-first with no failed request, a failed deploy
 leaving the old container serving, routes restored by reconcile, removed with the workload."""
-import http.client
-import threading
 import uuid
 
 import pytest
@@ -39,54 +37,6 @@ def create_routed(client, name, image, domain, **spec):
     return created.data
 
 
-class Poller:
-    """Requests the domain through the proxy in a loop (own thread) and counts what fails.
-
-    Like a browser with an idempotent GET, it sends a request again once when the connection
-    was reset or closed before any byte of an answer came back: Caddy 2.6 listens with
-    SO_REUSEPORT and opens a new socket on every config change, so a connection still queued
-    on the outgoing socket is reset (measured: about one per two config changes under a
-    connect-per-request load). Those are counted in ``resent``; anything else -- a 502, a
-    wrong page, a second reset -- is a failure."""
-
-    def __init__(self, caddy, host):
-        self.caddy, self.host = caddy, host
-        self.ok = 0
-        self.resent = 0
-        self.failures = []
-        self.bodies = set()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stopping.is_set():
-            try:
-                status, body = self.get()
-            except OSError as exc:
-                self.failures.append(repr(exc))
-                continue
-            if status == 200 and "tinyforge test version" in body:
-                self.ok += 1
-                self.bodies.add(body.split("[")[0].strip())
-            else:
-                self.failures.append(f"HTTP {status}: {body[:80]!r}")
-
-    def get(self):
-        try:
-            return proxylab.get_via(self.caddy, self.host)
-        except (ConnectionResetError, http.client.RemoteDisconnected):
-            self.resent += 1
-            return proxylab.get_via(self.caddy, self.host)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        self.thread.join(10)
-
-
 def test_a_domain_serves_its_workload_through_the_proxy_with_no_published_port(
     as_admin, caddy, registry, publisher, repo_name
 ):
@@ -117,7 +67,7 @@ def test_deploy_broken_deploy_and_rollback_swap_with_no_failed_request(
     first = as_admin.post(f"/workloads/{wid}/deploy").data
     assert first["status"] == "succeeded"
     assert proxylab.wait_via(caddy, "swap.example.test", "version 1")
-    with Poller(caddy, "swap.example.test") as poller:
+    with proxylab.Poller(caddy, "swap.example.test") as poller:
         publisher.publish(repository, 2)
         second = as_admin.post(f"/workloads/{wid}/deploy").data
         assert second["status"] == "succeeded", second

@@ -2,7 +2,9 @@
 
 ``apps.workloads.proxy`` knows Caddy; this module knows which workload should be routed where:
 a workload with ``domains`` in its spec is routed to its running container on the proxy
-network (the one the route dials now, when it still runs; else the newest deploy's). Used by
+network (the one the route dials now, when it still runs; else the newest deploy's); a compose
+workload has one route per routed service, each picked the same way among that service's
+containers (both colours run while a deploy switches them). Used by
 the reconcile pass (``sync_all``), recovery and workload updates (``refresh``) and deletes
 (``withdraw``); the swap itself publishes from the source (``sources/runner.py``).
 """
@@ -15,28 +17,38 @@ from apps.workloads.engine import EngineError
 from apps.workloads.models import Host, Workload
 from apps.workloads.proxy import ProxyError, Route
 from apps.workloads.sources.base import LABEL_PREFIX
-from apps.workloads.sources.runner import container_dial, current_containers, domains_of
+from apps.workloads.sources.runner import (
+    container_dial,
+    current_containers,
+    domains_of,
+    routed_services,
+)
 
 log = logging.getLogger("tinyforge.proxy")
 
 
-def route_for(workload, containers, current_dial=None):
-    """The Route ``workload`` should have given its ``containers`` (engine ContainerInfo), or
-    None (no domains, or nothing running on the proxy network)."""
-    hosts = domains_of(workload.spec)
-    if not hosts:
-        return None
-    candidates = []
-    for container in containers:
-        dial = container_dial(container, (workload.spec or {}).get("http_port"))
-        if container.state == "running" and dial:
-            deploy = container.labels.get(LABEL_PREFIX + "deploy", "")
-            candidates.append((int(deploy) if deploy.isdigit() else 0, dial))
-    if not candidates:
-        return None
-    dials = [dial for _deploy, dial in candidates]
-    dial = current_dial if current_dial in dials else max(candidates)[1]
-    return Route(workload.pk, tuple(hosts), dial)
+def routes_for(workload, containers, current=None):
+    """The Routes ``workload`` should have given its ``containers`` (engine ContainerInfo):
+    one per routed service that runs on the proxy network. ``current``: {service: dial} the
+    routes point at now, kept while those containers still run."""
+    current = current or {}
+    routes = []
+    for service, names, port in routed_services(workload.spec):
+        candidates = []
+        for container in containers:
+            if service and container.labels.get(LABEL_PREFIX + "service") != service:
+                continue
+            dial = container_dial(container, port)
+            if container.state == "running" and dial:
+                deploy = container.labels.get(LABEL_PREFIX + "deploy", "")
+                candidates.append((int(deploy) if deploy.isdigit() else 0, dial))
+        if not candidates:
+            continue
+        dials = [dial for _deploy, dial in candidates]
+        now = current.get(service)
+        routes.append(Route(workload.pk, names, now if now in dials else max(candidates)[1],
+                            service))
+    return routes
 
 
 def sync_all(keep=()):
@@ -79,11 +91,10 @@ def _sync_one(routed, keep, default):
         if workload.host is not None and workload.host.is_down:
             left.add(workload.pk)  # its containers cannot be read now: its route stays
             continue
-        now = current.get(workload.pk)
+        now = {route.service: route.dial for route in current.values()
+               if route.workload_id == workload.pk}
         with engine.using(workload.host.engine_target() if workload.host else None):
-            route = route_for(workload, current_containers(workload), now.dial if now else None)
-        if route is not None:
-            routes.append(route)
+            routes += routes_for(workload, current_containers(workload), now)
     return proxy.sync(routes, keep=left, self_route=default)
 
 
@@ -103,12 +114,14 @@ def refresh(workload):
 def _refresh(workload):
     if not domains_of(workload.spec):
         return proxy.withdraw(workload.pk) if proxy.routes_now() else False
-    route = route_for(workload, current_containers(workload),
-                      proxy.current_upstream(workload.pk))
-    if route is None:
-        return proxy.withdraw(workload.pk)
-    proxy.publish(route)
-    return True
+    current = {route.service: route.dial for route in proxy.routes_now().values()
+               if route.workload_id == workload.pk}
+    routes = routes_for(workload, current_containers(workload), current)
+    for route in routes:
+        proxy.publish(route)
+    # Services no longer routed (or no longer running) lose their routes.
+    withdrawn = proxy.withdraw(workload.pk, keep={route.key for route in routes})
+    return bool(routes) or withdrawn
 
 
 def withdraw(workload):

@@ -58,10 +58,10 @@ class ControlPlane:
         out = self.manage("shell", "-c", code, env=env).stdout
         return json.loads(out.strip().splitlines()[-1])
 
-    def create_workload(self, name, spec):
+    def create_workload(self, name, spec, kind="image"):
         self.query(
             "import json\nfrom apps.workloads.actions import create_workload\n"
-            f"w = create_workload(name={name!r}, kind='image', spec={spec!r})\n"
+            f"w = create_workload(name={name!r}, kind={kind!r}, spec={spec!r})\n"
             "print(json.dumps(w.pk))"
         )
 

@@ -8,7 +8,8 @@ Owned, and nothing else touched:
   address: Caddy puts TLS on every listener of a server that has TLS (but its global
   ``http_port``), so the TLS listener needs a server of its own; it holds the same routes with
   ``@id``s ending in ``-https`` (no redirects: nothing binds port 80);
-- the routes in those blocks: ``tinyforge-<instance>-w<workload id>`` and
+- the routes in those blocks: ``tinyforge-<instance>-w<workload id>`` (a compose workload's
+  routed services: ``...-w<id>~<service>``; the HTTPS block's ``...-w<id>-https~<service>``) and
   ``tinyforge-<instance>-self`` (TinyForge's own ``TINYFORGE_PUBLIC_URL``), each a host matcher
   and one ``reverse_proxy`` handler with its upstream's ``dial`` address. Host names and
   addresses only: never an env value or a secret;
@@ -44,12 +45,19 @@ HTTPS_SUFFIX = "-https"
 
 @dataclass(frozen=True)
 class Route:
-    """One workload's route: the host names it answers and the upstream Caddy dials
-    ("ip:port")."""
+    """One route of a workload: the host names it answers and the upstream Caddy dials
+    ("ip:port"). ``service`` names a compose workload's routed service ("" for a workload's
+    only route)."""
 
     workload_id: int
     hosts: tuple
     dial: str
+    service: str = ""
+
+    @property
+    def key(self):
+        """The workload id for a workload's only route, (id, service) for a service's."""
+        return (self.workload_id, self.service) if self.service else self.workload_id
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -62,8 +70,10 @@ def https_server_name():
     return server_name() + HTTPS_SUFFIX
 
 
-def route_id(workload_id):
-    return f"{server_name()}-w{int(workload_id)}"
+def route_id(workload_id, service="", suffix=""):
+    # The service goes last, after "~" (a character compose service names cannot hold), so
+    # a service called "x-https" can never read as the HTTPS copy of a route.
+    return f"{server_name()}-w{int(workload_id)}{suffix}" + (f"~{service}" if service else "")
 
 
 def self_route_id():
@@ -74,11 +84,22 @@ def _policy_ids():
     return {"internal": f"{server_name()}-tls-internal", "acme": f"{server_name()}-tls-acme"}
 
 
-def _workload_of(route_id_text):
-    """The workload id an owned route @id names, else None."""
-    match = re.fullmatch(re.escape(server_name()) + r"-w(\d+)(?:" + HTTPS_SUFFIX + ")?",
-                         route_id_text or "")
-    return int(match.group(1)) if match else None
+def _key_of(route_id_text):
+    """The route key (see ``Route.key``) an owned route @id names, else None."""
+    match = re.fullmatch(re.escape(server_name()) + r"-w(\d+)(?:" + HTTPS_SUFFIX
+                         + r")?(?:~([A-Za-z0-9._-]+))?", route_id_text or "")
+    if not match:
+        return None
+    return (int(match.group(1)), match.group(2)) if match.group(2) else int(match.group(1))
+
+
+def _workload_of(key):
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _rid(key, suffix=""):
+    return route_id(*key, suffix=suffix) if isinstance(key, tuple) else route_id(
+        key, suffix=suffix)
 
 
 def _servers():
@@ -188,37 +209,43 @@ def publish(route):
     """Point ``route.hosts`` at ``route.dial`` (created or replaced by @id, in every owned
     server block). Raises ProxyError; an earlier block already switched stays switched."""
     for server in _servers():
-        _put_route(server, route_id(route.workload_id) + _suffix(server), route.hosts,
-                   route.dial)
+        _put_route(server, _rid(route.key, _suffix(server)), route.hosts, route.dial)
     if settings.TINYFORGE_PROXY_HTTPS:
         _refresh_tls()
 
 
-def withdraw(workload_id):
-    """Remove the workload's route(s); True when there was one. Raises ProxyError."""
+def withdraw(workload_id, keep=()):
+    """Remove the workload's routes (every service's) but those whose keys are in ``keep``;
+    True when one was removed. Raises ProxyError."""
     removed = False
-    for suffix in ("", HTTPS_SUFFIX):
-        removed = _delete_id(route_id(workload_id) + suffix) or removed
+    for server in _servers():
+        for item in caddy_api.get(_server_path(server) + "/routes") or []:
+            key = _key_of(item.get("@id"))
+            if key is not None and _workload_of(key) == int(workload_id) and key not in keep:
+                removed = _delete_id(item["@id"]) or removed
     if removed and settings.TINYFORGE_PROXY_HTTPS:
         _refresh_tls()
     return removed
 
 
-def current_upstream(workload_id):
-    """The ``dial`` address the workload's route points at now, or None (no route)."""
-    found = caddy_api.get(f"/id/{route_id(workload_id)}")
+def current_upstream(workload_id, service=""):
+    """The ``dial`` address the workload's (or its ``service``'s) route points at now, or
+    None (no route)."""
+    found = caddy_api.get(f"/id/{route_id(workload_id, service)}")
     parsed = _parse_route(found or {})
     return parsed[1] if parsed else None
 
 
 def routes_now():
-    """{workload id: Route} as Caddy serves them now (read from the plain HTTP block)."""
+    """{route key: Route} as Caddy serves them now (read from the plain HTTP block); a key is
+    the workload id, or (id, service) for a compose service's route."""
     found = {}
     for item in caddy_api.get(_server_path(server_name()) + "/routes") or []:
-        workload_id = _workload_of(item.get("@id"))
+        key = _key_of(item.get("@id"))
         parsed = _parse_route(item)
-        if workload_id is not None and parsed:
-            found[workload_id] = Route(workload_id, parsed[0], parsed[1])
+        if key is not None and parsed:
+            service = key[1] if isinstance(key, tuple) else ""
+            found[key] = Route(_workload_of(key), parsed[0], parsed[1], service)
     return found
 
 
@@ -230,24 +257,24 @@ def sync(routes, keep=(), self_route=True):
     not in a host's own). Returns {"published": n, "removed": n}.
     Raises ProxyError."""
     ensure_server()
-    wanted = {route.workload_id: route for route in routes}
+    wanted = {route.key: route for route in routes}
     keep = set(keep)
     published = removed = 0
     for server in _servers():
         suffix = _suffix(server)
         present = {}
         for item in caddy_api.get(_server_path(server) + "/routes") or []:
-            workload_id = _workload_of(item.get("@id"))
-            if workload_id is not None:
-                present[workload_id] = _parse_route(item)
-        for workload_id in present:
-            if workload_id not in wanted and workload_id not in keep:
-                removed += _delete_id(route_id(workload_id) + suffix)
-        for workload_id, route in wanted.items():
-            if workload_id in keep:
+            key = _key_of(item.get("@id"))
+            if key is not None:
+                present[key] = _parse_route(item)
+        for key in present:
+            if key not in wanted and _workload_of(key) not in keep:
+                removed += _delete_id(_rid(key, suffix))
+        for key, route in wanted.items():
+            if route.workload_id in keep:
                 continue
-            if present.get(workload_id) != (tuple(route.hosts), route.dial):
-                _put_route(server, route_id(workload_id) + suffix, route.hosts, route.dial)
+            if present.get(key) != (tuple(route.hosts), route.dial):
+                _put_route(server, _rid(key, suffix), route.hosts, route.dial)
                 published += 1
     if self_route and settings.TINYFORGE_PUBLIC_URL:
         publish_self()

@@ -7,10 +7,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from pydantic import Field
 
-from apps.workloads import engine
+from apps.workloads import engine, proxy
 from apps.workloads.engine import EngineError
 from apps.workloads.host_access import HostAccess, host_path_access
+from apps.workloads.proxy import ProxyError, Route
 from apps.workloads.references import split_reference
+from apps.workloads.sources import runner
 from apps.workloads.sources.base import (
     LABEL_PREFIX,
     Pinned,
@@ -20,10 +22,24 @@ from apps.workloads.sources.base import (
 )
 from apps.workloads.sources.image import image_available
 from apps.workloads.sources.options import SpecModel
+from apps.workloads.sources.runner import routed_services
 from apps.workloads.workdirs import content_hash, workdir, write_if_changed
 
-FIELDS = {"compose", "project"}
+FIELDS = {"compose", "project", "routes", "drain_seconds", "stop_grace_seconds"}
+ROUTE_FIELDS = {"service", "domains", "http_port"}
 COMPOSE_FILE = "docker-compose.yml"
+# A routed compose workload runs in two projects taken in turn, "<project>-blue" and
+# "<project>-green": the new colour starts beside the serving one, the routes move, the old
+# colour drains and stops.
+COLOURS = ("blue", "green")
+PROXY_NETWORK_KEY = "tinyforge_proxy"
+COMPOSE_PROJECT = "com.docker.compose.project"
+
+
+class ComposeRoute(SpecModel):
+    service: str = Field(title=gettext_noop("Service"))
+    domains: list[str] = Field(title=gettext_noop("Domains"))
+    http_port: int = Field(ge=1, le=65535, title=gettext_noop("HTTP port"))
 
 
 class ComposeSpec(SpecModel):
@@ -32,6 +48,19 @@ class ComposeSpec(SpecModel):
         json_schema_extra={"x-form": "text"})
     project: str | None = Field(None, title=gettext_noop("Project name"), description=(
         gettext_noop("Empty: a name TinyForge derives from the workload's id.")))
+    routes: list[ComposeRoute] | None = Field(None, title=gettext_noop("Routes"), description=(
+        gettext_noop("JSON: [{\"service\": \"web\", \"domains\": [\"shop.example.test\"], "
+                     "\"http_port\": 8080}]. With routes, a deploy starts the new services "
+                     "beside the running ones and switches without a gap; no service may "
+                     "publish host ports then.")),
+        json_schema_extra={"x-form": "json"})
+    drain_seconds: float | None = Field(None, ge=0, le=300, title=gettext_noop("Drain time"),
+                                        description=gettext_noop(
+                                            "Seconds the previous containers keep serving "
+                                            "requests in flight after a swap."))
+    stop_grace_seconds: float | None = Field(
+        None, ge=0, le=300, title=gettext_noop("Stop grace"),
+        description=gettext_noop("Seconds a container gets to stop before it is killed."))
 
 
 def sanitize_project_name(text):
@@ -63,9 +92,15 @@ class ComposeSource(Source):
         project = spec.get("project")
         if project is not None and not isinstance(project, str):
             errors["project"] = _("Must be a string.")
+        cleaned = dict(spec)
+        if "routes" in spec and "compose" not in errors:
+            routes = _clean_routes(spec["routes"], yaml.safe_load(text), errors)
+            if routes is not None:
+                cleaned["routes"] = routes
+        runner.clean_routing_times(spec, errors)
         if errors:
             raise SpecError(errors)
-        return dict(spec)
+        return cleaned
 
     def project(self, workload, spec):
         """The spec's project, else the workload's engine key (instance + id, or the project
@@ -75,6 +110,8 @@ class ComposeSource(Source):
     def deploy(self, ctx):
         text = ctx.pinned["compose"] if ctx.pinned else ctx.spec["compose"]
         services = ctx.pinned.get("services", {}) if ctx.pinned else {}
+        if routed_services(ctx.spec):
+            return self._deploy_beside(ctx, text, services)
         # Selector labels only: a rename must not change the file and recreate the services.
         rendered = render(text, selector_labels(ctx.workload), services)
         path = workdir(ctx.workload) / COMPOSE_FILE
@@ -91,15 +128,131 @@ class ComposeSource(Source):
         output = engine.compose(project, path, "up", "-d", "--remove-orphans")
         for line in output.splitlines():
             ctx.log(line)
+        self._down_colours(ctx.workload, project)  # routes were removed from the spec
         return Pinned(ref=content_hash(text), detail={
             "compose": text, "hash": content_hash(text), "project": project,
             "services": self._running_images(ctx.workload),
         })
 
-    def _running_images(self, workload):
-        """Per service: the image reference, image id and registry digest it runs now."""
+    # --- routed: blue/green ----------------------------------------------------------------
+
+    def _deploy_beside(self, ctx, text, services):
+        """Start the other colour's project beside the serving one, wait until each routed
+        service answers, move every route to it, then hand the previous containers to
+        ``ctx.retire`` (drain, stop). A failure before the routes moved takes the new colour
+        down (volumes kept) and leaves the serving one as it was."""
+        workload, spec = ctx.workload, ctx.spec
+        project = self.project(workload, spec)
+        try:
+            proxy.ensure_server()  # no proxy, no swap: fail before anything is touched
+        except ProxyError as exc:
+            raise EngineError("proxy_failed", exc.message) from None
+        engine.ensure_network(runner.proxy_network(), runner.proxy_network_labels())
+        old = [c for c in self.reconcile(workload) if c.state != "removing"]
+        colour = self._next_colour(workload, project, old)
+        target = f"{project}-{colour}"
+        if self._foreign_containers(workload, target):
+            raise EngineError("start_failed", f"compose project {target} already runs "
+                                              "containers of another workload or install")
+        labels = {**selector_labels(workload), LABEL_PREFIX + "deploy": str(ctx.deploy_id)}
+        rendered = render(text, labels, services, routes=routed_services(spec),
+                          volume_project=project, proxy_network=runner.proxy_network())
+        path = workdir(workload) / f"docker-compose.{colour}.yml"
+        write_if_changed(path, rendered)
+        ctx.log(_("Starting project %(project)s beside the serving one.") % {
+            "project": target})
+        engine.compose(target, path, "down", "--remove-orphans")  # an earlier try's rest
+        # The phases of a swap, as single containers record them: recovery keeps the new
+        # colour once it passed its checks (its containers carry this deploy's label) and
+        # otherwise removes it, the previous colour never having stopped.
+        ctx.mark("creating", old=[c.id for c in old],
+                 was_running=[c.id for c in old if c.state == "running"])
+        routes, previous = [], {}
+        try:
+            for line in engine.compose(target, path, "up", "-d", "--remove-orphans"
+                                       ).splitlines():
+                ctx.log(line)
+            started = {c.labels.get(LABEL_PREFIX + "service"): c
+                       for c in self.reconcile(workload) if c.labels.get(COMPOSE_PROJECT) == target}
+            pinned = Pinned(ref=content_hash(text), detail={
+                "compose": text, "hash": content_hash(text), "project": project,
+                "colour": colour, "services": self._running_images(workload, target)})
+            ctx.resolved(pinned)  # what recovery keeps, should it keep the new colour
+            ctx.mark("started")
+            for service, hosts, port in routed_services(spec):
+                container = started.get(service)
+                if container is None:
+                    raise EngineError("start_failed", f"service {service} did not start")
+                dial = runner.await_ready(container.id, port, ctx.log)
+                routes.append(Route(workload.pk, hosts, dial, service))
+            ctx.mark("checked")
+            for route in routes:
+                previous[route.service] = proxy.current_upstream(workload.pk, route.service)
+                proxy.publish(route)
+        except (EngineError, ProxyError) as exc:
+            if getattr(exc, "code", "") == "engine_down":
+                raise  # recovery decides from the phase once the engine answers again
+            self._undo(ctx, target, path, previous)
+            ctx.mark("rolled_back")
+            if isinstance(exc, ProxyError):
+                raise EngineError("proxy_failed", exc.message) from None
+            raise
+        ctx.mark("routed")
+        proxy.withdraw(workload.pk, keep={route.key for route in routes})
+        for route in routes:
+            ctx.log(_("Traffic for %(hosts)s now goes to service %(service)s (%(dial)s).") % {
+                "hosts": ", ".join(route.hosts), "service": route.service, "dial": route.dial})
+        retiring = [c.id for c in old if c.labels.get(COMPOSE_PROJECT) != target]
+        if retiring:
+            drain = spec.get("drain_seconds", runner.DRAIN_DEFAULT_S)
+            grace = spec.get("stop_grace_seconds", runner.STOP_GRACE_DEFAULT_S)
+            ctx.log(_("Previous containers drain for %(drain)ss, then stop (grace %(grace)ss).")
+                    % {"drain": drain, "grace": grace})
+            if ctx.retire is not None:
+                ctx.retire(retiring, drain, grace)
+            else:
+                runner.retire_containers(retiring, drain, grace)
+        return pinned
+
+    def _next_colour(self, workload, project, old):
+        """The colour not serving now: the one the routes do not point at (a deploy that
+        died half-way may have left both colours running)."""
+        serving = set()
+        dials = {route.dial for route in proxy.routes_now().values()
+                 if route.workload_id == workload.pk}
+        for container in old:
+            if runner.container_dial(container) in dials:
+                serving.add(container.labels.get(COMPOSE_PROJECT))
+        if f"{project}-blue" in serving:
+            return "green"
+        if serving:
+            return "blue"
+        running = {c.labels.get(COMPOSE_PROJECT) for c in old if c.state == "running"}
+        return "green" if f"{project}-blue" in running else "blue"
+
+    def _undo(self, ctx, target, path, previous):
+        hosts = {service: hosts for service, hosts, _port in routed_services(ctx.spec)}
+        for service, dial in previous.items():
+            try:
+                if dial:  # a route already moved goes back where it was
+                    proxy.publish(Route(ctx.workload.pk, hosts[service], dial, service))
+            except ProxyError as exc:
+                ctx.log(_("Could not put the route back (%(error)s); the reconcile pass will.")
+                        % {"error": exc.message})
+        try:
+            engine.compose(target, path, "down", "--remove-orphans")  # volumes are kept
+        except EngineError as exc:
+            ctx.log(_("Could not take project %(project)s down (%(error)s).") % {
+                "project": target, "error": exc.message[:300]})
+        ctx.log(_("The routes stay on the previous containers, which kept running."))
+
+    def _running_images(self, workload, project=None):
+        """Per service: the image reference, image id and registry digest it runs now (of
+        ``project`` only, when given: a routed workload runs two while it switches)."""
         pinned = {}
         for container in self.reconcile(workload):
+            if project and container.labels.get(COMPOSE_PROJECT) != project:
+                continue
             service = container.labels.get(LABEL_PREFIX + "service", container.name)
             try:
                 repository = split_reference(container.image).repository
@@ -125,8 +278,9 @@ class ComposeSource(Source):
                 if pin.get("image_id")}
 
     def teardown(self, workload, volumes=False):
-        path = workdir(workload) / COMPOSE_FILE
         project = self.project(workload, workload.spec)
+        self._down_colours(workload, project)
+        path = workdir(workload) / COMPOSE_FILE
         if path.exists() and not self._foreign_containers(workload, project):
             args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
             engine.compose(project, path, *args)
@@ -134,6 +288,16 @@ class ComposeSource(Source):
         # containers, found by the selector labels.
         for container in engine.list_containers(selector_labels(workload)):
             engine.remove_container(container.id)
+
+    def _down_colours(self, workload, project):
+        """Take down what a routed deploy ran in the colour projects (volumes kept: they are
+        the base project's, shared by name)."""
+        for colour in COLOURS:
+            path = workdir(workload) / f"docker-compose.{colour}.yml"
+            target = f"{project}-{colour}"
+            if path.exists() and not self._foreign_containers(workload, target):
+                engine.compose(target, path, "down", "--remove-orphans")
+                path.unlink()  # the next deploy without routes need not look again
 
     def _foreign_containers(self, workload, project):
         """Containers in ``project`` that belong to another workload or another install (a
@@ -286,9 +450,16 @@ def _listing(value):
     return value if isinstance(value, list) else [value]
 
 
-def render(text, labels, pinned_services=None):
-    """The compose file as run: TinyForge labels on every service, images pinned when replaying."""
+def render(text, labels, pinned_services=None, routes=(), volume_project=None,
+           proxy_network=None):
+    """The compose file as run: TinyForge labels on every service, images pinned when replaying.
+
+    For a routed workload (``routes``: [(service, hosts, port)]) each routed service also joins
+    ``proxy_network`` and carries the port the proxy dials, and every named volume is given
+    the name compose gives it in ``volume_project`` (the base project), so both colours and
+    the deploys from before the workload had routes use the same data."""
     data = yaml.safe_load(text)
+    ports = {service: port for service, _hosts, port in routes}
     for name, service in data["services"].items():
         service["labels"] = {
             **_labels_as_dict(service.get("labels")),
@@ -298,7 +469,86 @@ def render(text, labels, pinned_services=None):
         pin = (pinned_services or {}).get(name)
         if pin and pin.get("image"):
             service["image"] = pin["image"]
+        if name in ports:
+            service["labels"][LABEL_PREFIX + "http-port"] = str(ports[name])
+            service["networks"] = _with_network(service.get("networks"), PROXY_NETWORK_KEY)
+    if ports:
+        # The colour projects' networks carry the workload's labels, so that whatever is left
+        # of a colour can be found and swept like its containers.
+        networks = {"default": {}, **(data.get("networks") or {})}
+        for key, network in networks.items():
+            network = network if isinstance(network, dict) else {}
+            if not network.get("external"):
+                networks[key] = {**network, "labels": {
+                    **_labels_as_dict(network.get("labels")), **_selector_only(labels)}}
+        data["networks"] = {**networks,
+                            PROXY_NETWORK_KEY: {"external": True, "name": proxy_network}}
+    if routes and volume_project:
+        volumes = data.get("volumes") or {}
+        for key, volume in list(volumes.items()):
+            volume = volume if isinstance(volume, dict) else {}
+            if not volume.get("external") and not volume.get("name"):
+                volumes[key] = {**volume, "name": f"{volume_project}_{key}"}
+        if volumes:
+            data["volumes"] = volumes
     return yaml.safe_dump(data, sort_keys=True)
+
+
+def _selector_only(labels):
+    return {key: value for key, value in labels.items()
+            if key in (LABEL_PREFIX + "instance", LABEL_PREFIX + "workload")}
+
+
+def _with_network(networks, key):
+    """A service's ``networks`` with ``key`` added (its default network kept when it named
+    none)."""
+    if isinstance(networks, dict):
+        return {**networks, key: None}
+    return list(networks or ["default"]) + [key]
+
+
+def _clean_routes(routes, data, errors):
+    """The cleaned ``routes`` of a compose spec, or None with messages under ``routes[i]``.
+    Routed services start beside the running ones, so nothing in the file may hold a fixed
+    host port or container name while there are routes."""
+    if not isinstance(routes, list):
+        errors["routes"] = _("Must be a list.")
+        return None
+    services = data.get("services") or {}
+    cleaned, seen_services, seen_hosts = [], set(), set()
+    for index, route in enumerate(routes):
+        field = f"routes[{index}]"
+        if not isinstance(route, dict):
+            errors[field] = _("Must be an object.")
+            continue
+        for key in route:
+            if key not in ROUTE_FIELDS:
+                errors[f"{field}.{key}"] = _("Unknown field.")
+        service = route.get("service")
+        if not isinstance(service, str) or service not in services:
+            errors[f"{field}.service"] = _("Name a service of the compose file.")
+        elif service in seen_services:
+            errors[f"{field}.service"] = _("This service is routed twice.")
+        elif isinstance(services[service], dict) and services[service].get("network_mode"):
+            errors[f"{field}.service"] = _("A routed service cannot set network_mode.")
+        seen_services.add(service)
+        hosts = runner.clean_domains(route.get("domains"), f"{field}.domains", errors,
+                                     seen_hosts)
+        if hosts == []:
+            errors[f"{field}.domains"] = _("Give at least one host name.")
+        runner.clean_http_port(route.get("http_port"), True, f"{field}.http_port", errors)
+        cleaned.append({**route, "domains": hosts})
+    if cleaned:
+        for name, service in services.items():
+            if not isinstance(service, dict):
+                continue
+            if service.get("ports"):
+                errors[f"compose.services.{name}.ports"] = _(
+                    "With routes, services run twice during a deploy: no host ports.")
+            if service.get("container_name"):
+                errors[f"compose.services.{name}.container_name"] = _(
+                    "With routes, services run twice during a deploy: no container_name.")
+    return cleaned
 
 
 def _labels_as_dict(labels):

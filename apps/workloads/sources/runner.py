@@ -71,28 +71,42 @@ def _validate_routing(spec, errors):
     dials; required with domains), ``drain_seconds`` and ``stop_grace_seconds`` (bounded).
     Absent keys stay absent: a spec without routing is stored as it was."""
     if "domains" in spec:
-        domains = spec["domains"]
-        if not isinstance(domains, list) or len(domains) > MAX_DOMAINS:
-            errors["domains"] = _("Give at most %(max)s host names as a list.") % {
-                "max": MAX_DOMAINS}
+        cleaned = clean_domains(spec["domains"], "domains", errors)
+        if cleaned is not None:
+            spec["domains"] = cleaned
+    clean_http_port(spec.get("http_port"), bool(spec.get("domains")), "http_port", errors)
+    clean_routing_times(spec, errors)
+
+
+def clean_domains(domains, field, errors, seen=None):
+    """Lowercased host names, or None with messages in ``errors`` under ``field[i]``.
+    ``seen``: names already taken by another list of the same spec."""
+    if not isinstance(domains, list) or len(domains) > MAX_DOMAINS:
+        errors[field] = _("Give at most %(max)s host names as a list.") % {"max": MAX_DOMAINS}
+        return None
+    seen = set() if seen is None else seen
+    bad = False
+    for index, host in enumerate(domains):
+        if not isinstance(host, str) or not _HOST_RE.match(host.lower()):
+            errors[f"{field}[{index}]"] = _("Not a valid host name (like app.example.test).")
+            bad = True
+        elif host.lower() in seen:
+            errors[f"{field}[{index}]"] = _("This host name is listed twice.")
+            bad = True
         else:
-            seen = set()
-            for index, host in enumerate(domains):
-                if not isinstance(host, str) or not _HOST_RE.match(host.lower()):
-                    errors[f"domains[{index}]"] = _(
-                        "Not a valid host name (like app.example.test).")
-                elif host.lower() in seen:
-                    errors[f"domains[{index}]"] = _("This host name is listed twice.")
-                else:
-                    seen.add(host.lower())
-            if not any(key.startswith("domains") for key in errors):
-                spec["domains"] = [host.lower() for host in domains]
-    port = spec.get("http_port")
+            seen.add(host.lower())
+    return None if bad else [host.lower() for host in domains]
+
+
+def clean_http_port(port, required, field, errors):
     if port is not None and not (isinstance(port, int) and not isinstance(port, bool)
                                  and 1 <= port <= 65535):
-        errors["http_port"] = _("Give the container port the proxy dials, 1-65535.")
-    elif port is None and spec.get("domains"):
-        errors["http_port"] = _("Required with domains: the container port the proxy dials.")
+        errors[field] = _("Give the container port the proxy dials, 1-65535.")
+    elif port is None and required:
+        errors[field] = _("Required with domains: the container port the proxy dials.")
+
+
+def clean_routing_times(spec, errors):
     for key in ("drain_seconds", "stop_grace_seconds"):
         value = spec.get(key)
         if value is not None and not (isinstance(value, (int, float)) and not isinstance(
@@ -102,10 +116,30 @@ def _validate_routing(spec, errors):
 
 
 def domains_of(spec):
-    """The host names a (valid) spec routes, lowercased; [] without any."""
-    domains = spec.get("domains") if isinstance(spec, dict) else None
-    return [d.lower() for d in domains if isinstance(d, str)] if isinstance(domains, list) \
-        else []
+    """The host names a (valid) spec routes, lowercased, its compose routes' included; []
+    without any."""
+    return [host for _service, hosts, _port in routed_services(spec) for host in hosts]
+
+
+def routed_services(spec):
+    """[(service, host names, container port)] a spec routes: a compose spec's ``routes``
+    (one per routed service), else the workload's only route (service "") when it has
+    ``domains``."""
+    if not isinstance(spec, dict):
+        return []
+    found = []
+    routes = spec.get("routes")
+    for route in routes if isinstance(routes, list) else []:
+        hosts = route.get("domains") if isinstance(route, dict) else None
+        if isinstance(hosts, list) and hosts:
+            found.append((str(route.get("service", "")),
+                          tuple(h.lower() for h in hosts if isinstance(h, str)),
+                          route.get("http_port")))
+    domains = spec.get("domains")
+    if isinstance(domains, list) and domains:
+        found.append(("", tuple(h.lower() for h in domains if isinstance(h, str)),
+                      spec.get("http_port")))
+    return found
 
 
 def _valid_port(text):
@@ -340,27 +374,32 @@ def swap_behind_proxy(ctx, image, service=""):
 
 
 def _await_ready(ctx, container_id):
-    """Poll until the new container runs and answers; returns its "ip:port" on the proxy
-    network. Raises EngineError start_failed (it exited) or health_failed (no answer by the
-    deadline, or its health check failed)."""
-    spec = ctx.spec
+    return await_ready(container_id, ctx.spec["http_port"], ctx.log,
+                       ctx.spec.get("healthcheck"))
+
+
+def await_ready(container_id, port, log, healthcheck=None):
+    """Poll until a new container runs and answers (its ``healthcheck``, else HTTP on
+    ``port`` below 500); returns its "ip:port" on the proxy network. Raises EngineError
+    start_failed (it exited) or health_failed (no answer by the deadline, or its health check
+    failed)."""
     deadline = time.monotonic() + settings.TINYFORGE_PROXY_READY_TIMEOUT
     while True:
         info = engine.container_info(container_id)
         _raise_if_crashed(container_id, info)
-        dial = container_dial(info, spec["http_port"])
+        dial = container_dial(info, port)
         if dial:
             ip = dial.rsplit(":", 1)[0]
-            if spec.get("healthcheck"):
-                health.await_healthy(container_id, spec["healthcheck"], ctx.log, address=ip)
+            if healthcheck:
+                health.await_healthy(container_id, healthcheck, log, address=ip)
                 _raise_if_crashed(container_id, engine.container_info(container_id))
                 return dial
-            if health.answers_http(ip, spec["http_port"]):
+            if health.answers_http(ip, port):
                 _raise_if_crashed(container_id, engine.container_info(container_id))
-                ctx.log(_("The new container answers on %(dial)s.") % {"dial": dial})
+                log(_("The new container answers on %(dial)s.") % {"dial": dial})
                 return dial
         if time.monotonic() >= deadline:
-            raise EngineError("health_failed", f"no HTTP answer on port {spec['http_port']} "
+            raise EngineError("health_failed", f"no HTTP answer on port {port} "
                               f"within {settings.TINYFORGE_PROXY_READY_TIMEOUT}s")
         time.sleep(0.05)
 

@@ -96,3 +96,62 @@ def test_a_two_service_compose_workload_deploys_and_both_containers_are_indexed(
         assert again.status == "succeeded" and path.stat().st_mtime_ns == stamp
     finally:
         get_source("compose").teardown(workload, volumes=True)
+
+
+ROUTED = {"compose": "services:\n  web:\n    image: a/web:1\n    volumes: ['data:/data']\n"
+                     "  worker:\n    image: a/worker:1\n    networks: [back]\n"
+                     "networks:\n  back: {}\nvolumes:\n  data: {}\n  cache:\n    name: fixed\n",
+          "routes": [{"service": "web", "domains": ["Shop.Example.test"], "http_port": 8080}]}
+
+
+def test_routes_are_cleaned_and_their_domains_lowercased():
+    cleaned = get_source("compose").clean(dict(ROUTED))
+    assert cleaned["routes"] == [{"service": "web", "domains": ["shop.example.test"],
+                                  "http_port": 8080}]
+
+
+@pytest.mark.parametrize("routes, field", [
+    ("web", "routes"),
+    ([{"service": "web", "domains": [], "http_port": 80}], "routes[0].domains"),
+    ([{"service": "web", "domains": ["a.example.test"], "http_port": 0}], "routes[0].http_port"),
+    ([{"service": "web", "domains": ["a.example.test"], "http_port": 80},
+      {"service": "web", "domains": ["b.example.test"], "http_port": 80}], "routes[1].service"),
+    ([{"service": "web", "domains": ["a.example.test"], "http_port": 80},
+      {"service": "worker", "domains": ["a.example.test"], "http_port": 80}],
+     "routes[1].domains[0]"),
+])
+def test_bad_routes_name_the_field(routes, field):
+    with pytest.raises(SpecError) as caught:
+        get_source("compose").clean({**ROUTED, "routes": routes})
+    assert field in caught.value.errors, caught.value.errors
+
+
+def test_a_routed_service_may_not_set_network_mode_nor_any_service_a_container_name():
+    spec = {"compose": "services:\n  web:\n    image: x\n    network_mode: bridge\n"
+                       "  db:\n    image: y\n    container_name: fixed\n",
+            "routes": [{"service": "web", "domains": ["a.example.test"], "http_port": 80}]}
+    with pytest.raises(SpecError) as caught:
+        get_source("compose").clean(spec)
+    assert {"routes[0].service", "compose.services.db.container_name"} <= set(
+        caught.value.errors)
+
+
+def test_render_puts_routed_services_on_the_proxy_network_and_names_volumes_by_the_base_project():
+    import yaml
+    routes = [("web", ("shop.example.test",), 8080)]
+    data = yaml.safe_load(render(ROUTED["compose"], {"tinyforge.workload": "7"}, routes=routes,
+                                 volume_project="shop", proxy_network="tf-x-proxy"))
+    assert data["services"]["web"]["networks"] == ["default", "tinyforge_proxy"]
+    assert data["services"]["web"]["labels"]["tinyforge.http-port"] == "8080"
+    assert data["services"]["worker"]["networks"] == ["back"]  # not routed: left alone
+    assert "tinyforge.http-port" not in data["services"]["worker"]["labels"]
+    assert data["networks"]["tinyforge_proxy"] == {"external": True, "name": "tf-x-proxy"}
+    assert data["volumes"]["data"] == {"name": "shop_data"}  # what compose named it before
+    assert data["volumes"]["cache"] == {"name": "fixed"}  # an explicit name is kept
+
+
+def test_render_without_routes_leaves_networks_and_volumes_as_written():
+    import yaml
+    data = yaml.safe_load(render(ROUTED["compose"], {"tinyforge.workload": "7"}))
+    assert "tinyforge_proxy" not in data["networks"]
+    assert data["volumes"]["data"] == {}
