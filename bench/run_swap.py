@@ -21,6 +21,10 @@ before the first dispatch.
 
 - **published port** (baseline, stop-first): spec ``ports: ["127.0.0.1:P:8080"]``, polled at
   127.0.0.1:P directly.
+- **proxy, compose blue/green**: a two-service stack whose ``web`` service is routed
+  (``routes``); each deploy starts the other colour's project beside the serving one. Its
+  "health check fails" step is the readiness check (no answer on ``http_port``), since a
+  stack's spec has no health check of its own.
 - **proxy** (start-first): spec ``domains: ["bench.tinyforge.test"], http_port: 8080``, polled
   through Caddy at TINYFORGE_PROXY_HTTP with that Host header. Caddy is started like
   ``manage.py serve`` does (``apps.workloads.embedded_proxy``) on free ports. Also measured:
@@ -52,6 +56,7 @@ from tests.support import dockerlab  # noqa: E402
 
 SECTION = "## Deploy swap: published port (stop-first) vs the proxy (start-first)"
 DOMAIN = "bench.tinyforge.test"
+DOMAIN_STACK = "stack.bench.tinyforge.test"
 VERSION = re.compile(r"version (\w+)")
 HEALTHCHECK = {"http": {"path": "/index.html", "port": 8080}, "interval": 0.3, "timeout": 1,
                "retries": 5}
@@ -210,16 +215,29 @@ class Images:
             dockerlab.remove_image(f"{self.registry.host}/{repo}:live")
 
 
-def run_sequence(name, images, repo, spec_extra, target, clients, steady, settle):
+def image_spec(extra):
+    return lambda image: ("image", {"image": image, "healthcheck": dict(HEALTHCHECK), **extra})
+
+
+def stack_spec(image):
+    """A two-service stack whose web service is routed (blue/green); the worker is not."""
+    compose = (f"services:\n  web:\n    image: {image}\n  worker:\n    image: {image}\n"
+               "    command: ['sh', '-c', 'sleep 3600']\n")
+    return "compose", {"compose": compose, "routes": [
+        {"service": "web", "domains": [DOMAIN_STACK], "http_port": 8080}]}
+
+
+def run_sequence(name, images, repo, spec_for, target, clients, steady, settle):
     """Create the workload, deploy v1, then the four steps under load; returns the figures."""
     from apps.deploys.dispatch import dispatch
     from apps.deploys.replays import rollback
     from apps.workloads.actions import create_workload
 
     image = images.publish("v1", repo)
+    kind, spec = spec_for(image)
     workload = create_workload(
-        name=f"bench-{name.replace(' ', '-')}-{uuid.uuid4().hex[:4]}", kind="image",
-        spec={"image": image, "healthcheck": dict(HEALTHCHECK), **spec_extra})
+        name=f"bench-{name.replace(' ', '-').replace(',', '')}-{uuid.uuid4().hex[:4]}",
+        kind=kind, spec=spec)
     first = dispatch(workload, "api")
     if first.status != "succeeded":
         raise SystemExit(f"{name}: the v1 deploy failed: {first.error}\n{first.log}")
@@ -263,11 +281,15 @@ def published_target(port):
     return lambda workload: (port, f"127.0.0.1:{port}", "127.0.0.1")
 
 
-def proxy_target(workload):
+def proxy_target(workload, domain=DOMAIN):
     from django.conf import settings
 
     listen = settings.TINYFORGE_PROXY_HTTP
-    return int(listen.rsplit(":", 1)[1]), DOMAIN, listen.rsplit(":", 1)[0] or "127.0.0.1"
+    return int(listen.rsplit(":", 1)[1]), domain, listen.rsplit(":", 1)[0] or "127.0.0.1"
+
+
+def stack_target(workload):
+    return proxy_target(workload, DOMAIN_STACK)
 
 
 def container_ip(workload):
@@ -389,6 +411,8 @@ def main():
                         help="seconds each step's window runs on after its dispatch returned")
     parser.add_argument("--latency-requests", type=int, default=1000)
     parser.add_argument("--skip-proxy", action="store_true")
+    parser.add_argument("--skip-stack", action="store_true",
+                        help="leave out the compose (blue/green) path")
     parser.add_argument("--json", metavar="FILE", help="write the raw figures to FILE")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
@@ -398,6 +422,9 @@ def main():
     data_dir = Path(tempfile.mkdtemp(prefix="tf-bench-swap-"))
     os.environ["TINYFORGE_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("TINYFORGE_SECRET_KEY", uuid.uuid4().hex * 2)
+    # A stack's "health check fails" step waits for this readiness deadline (no health check
+    # of its own); 10 s keeps the run short and is stated in the results.
+    os.environ.setdefault("TINYFORGE_PROXY_READY_TIMEOUT", "10")
     from bench.common import remove_db, setup_django
 
     db_path = setup_django(data_dir)
@@ -406,7 +433,7 @@ def main():
     label = uuid.uuid4().hex[:8]
     registry = dockerlab.Registry().start(data_dir)
     images = caddy = None
-    repos = [f"bench/{label}-published", f"bench/{label}-proxy"]
+    repos = [f"bench/{label}-published", f"bench/{label}-proxy", f"bench/{label}-stack"]
     results, latency = [], None
     have_proxy = importlib.util.find_spec("apps.workloads.proxy") is not None
     proxy_note = ""
@@ -420,14 +447,19 @@ def main():
         images = Images(registry, data_dir, label)
         port = dockerlab.free_port()
         results.append(run_sequence(
-            "published port", images, repos[0], {"ports": [f"127.0.0.1:{port}:8080"]},
+            "published port", images, repos[0],
+            image_spec({"ports": [f"127.0.0.1:{port}:8080"]}),
             published_target(port), args.clients, args.steady, args.settle))
         if not proxy_note:
             caddy = start_caddy(data_dir)
             result = run_sequence(
-                "proxy", images, repos[1], {"domains": [DOMAIN], "http_port": 8080},
+                "proxy", images, repos[1], image_spec({"domains": [DOMAIN], "http_port": 8080}),
                 proxy_target, args.clients, args.steady, args.settle)
             results.append(result)
+            if not args.skip_stack:
+                results.append(run_sequence(
+                    "proxy, compose blue/green", images, repos[2], stack_spec, stack_target,
+                    args.clients, args.steady, args.settle))
             proxy_port, _host, proxy_address = proxy_target(result["workload"])
             ip = container_ip(result["workload"])
             direct = one_client_p50(8080, ip, ip, args.latency_requests)
