@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from apps.workloads import proxy
-from apps.workloads.proxy import ProxyError, Route
+from apps.workloads.proxy import ProxyError, Route, storage
 from tests.support import proxylab
 from tests.support.dockerlab import free_port
 
@@ -164,3 +164,58 @@ def test_pushing_what_caddy_already_has_writes_nothing(caddy, upstreams, setting
     proxy.publish(routes[0])
     proxy.publish_self()
     assert caddy.log_text().count("autosaved config") == before
+
+
+def cut_off_certificate(caddy, host):
+    """Kill Caddy once ``host``'s certificate is stored, and leave its metadata cut off as a
+    kill in the middle of that write does (the timing of a real mid-write kill cannot be
+    hit on purpose; the file it leaves can)."""
+    assert caddy.wait_for_certificates([host])
+    caddy.kill()
+    [meta] = caddy.storage.glob(f"certificates/*/{host}/{host}.json")
+    meta.write_text(meta.read_text()[:20])
+    caddy.start()
+    return meta
+
+
+def test_a_certificate_cut_off_by_a_crash_is_repaired_in_the_storage_tinyforge_owns(
+    caddy, upstreams, settings
+):
+    settings.TINYFORGE_PROXY_STORAGE = caddy.storage
+    route = Route(11, ("cut.example.test",), upstreams("after the crash").dial)
+    proxy.publish(route)
+    meta = cut_off_certificate(caddy, "cut.example.test")
+
+    proxy.sync([route])  # refused over the cut-off file at first; repaired, then taken
+
+    assert set(proxy.routes_now()) == {11}
+    status, body, issuer = proxylab.wait_via_https(caddy, "cut.example.test")
+    assert (status, body) == (200, "after the crash") and "Caddy Local Authority" in issuer
+    assert caddy.wait_for_certificates(["cut.example.test"])  # stored anew, whole
+    assert json.loads(meta.read_text())
+
+
+def test_a_damaged_certificate_in_a_storage_it_does_not_own_is_named_and_left_alone(
+    caddy, upstreams, settings, tmp_path
+):
+    settings.TINYFORGE_PROXY_STORAGE = tmp_path / "another-caddy"
+    route = Route(12, ("left.example.test",), upstreams("x").dial)
+    proxy.publish(route)
+    meta = cut_off_certificate(caddy, "left.example.test")
+
+    with pytest.raises(ProxyError) as refused:
+        proxy.sync([route])
+    assert "stored certificate of left.example.test is damaged" in refused.value.message
+    assert len(meta.read_text()) == 20  # not TinyForge's to change
+
+
+@pytest.mark.parametrize("message, host", [
+    ("loading new config: http app module: start: finalizing automatic HTTPS: managing "
+     "certificates for [a.example.test]: automate: manage [a.example.test]: a.example.test: "
+     "caching certificate: decoding certificate metadata: unexpected end of JSON input",
+     "a.example.test"),
+    ("HTTP 400 {\"error\": \"unknown module\"}", None),
+    ("manage [x]: ../../etc: caching certificate: boom", None),
+])
+def test_the_damaged_name_is_read_from_caddys_refusal(message, host):
+    assert storage.damaged_host(message) == host

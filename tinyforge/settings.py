@@ -217,6 +217,9 @@ TINYFORGE_PROXY_HTTPS = proxy_settings.listen_address(
 # TinyForge's own public URL (e.g. https://tinyforge.example.test): admin and API behind Caddy.
 TINYFORGE_PUBLIC_URL, _public_host, _public_origin = proxy_settings.public_url(
     "TINYFORGE_PUBLIC_URL", env_str("TINYFORGE_PUBLIC_URL", ""))
+# The Caddy storage TinyForge may repair (a certificate cut off by a crash mid-write): the
+# embedded Caddy's, unless an operator points it at the storage of a Caddy they run.
+TINYFORGE_PROXY_STORAGE = Path(env_str("TINYFORGE_PROXY_STORAGE", str(DATA_DIR / "caddy")))
 # Set: public (non-local) domains get ACME certificates with this contact email.
 TINYFORGE_ACME_EMAIL = proxy_settings.acme_email(
     "TINYFORGE_ACME_EMAIL", env_str("TINYFORGE_ACME_EMAIL", ""))

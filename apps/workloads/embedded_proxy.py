@@ -50,7 +50,7 @@ def admin_answers(admin=None, timeout=PROBE_TIMEOUT_S):
 
 
 def storage_dir():
-    return Path(settings.DATA_DIR) / "caddy"
+    return Path(settings.TINYFORGE_PROXY_STORAGE)
 
 
 def log_path():

@@ -33,6 +33,7 @@ from django.conf import settings
 
 from apps.workloads.proxy import caddy_api
 from apps.workloads.proxy.caddy_api import ProxyError
+from apps.workloads.proxy.storage import repairing
 
 log = logging.getLogger("tinyforge.proxy")
 
@@ -205,6 +206,7 @@ def _delete_path(path):
 
 # --- workload routes -------------------------------------------------------------------------
 
+@repairing
 def publish(route):
     """Point ``route.hosts`` at ``route.dial`` (created or replaced by @id, in every owned
     server block). Raises ProxyError; an earlier block already switched stays switched."""
@@ -214,6 +216,7 @@ def publish(route):
         _refresh_tls()
 
 
+@repairing
 def withdraw(workload_id, keep=()):
     """Remove the workload's routes (every service's) but those whose keys are in ``keep``;
     True when one was removed. Raises ProxyError."""
@@ -249,6 +252,7 @@ def routes_now():
     return found
 
 
+@repairing
 def sync(routes, keep=(), self_route=True):
     """Make Caddy hold exactly ``routes`` (an iterable of Route): missing ones restored,
     changed ones replaced, owned routes of other workloads removed -- except those of the
@@ -298,6 +302,7 @@ def self_upstream():
         "TINYFORGE_BIND", "127.0.0.1:8000")
 
 
+@repairing
 def publish_self(upstream=None):
     """Route ``TINYFORGE_PUBLIC_URL``'s host to TinyForge's own server (``upstream``, default
     ``self_upstream()``); False when no public URL is set. ``manage.py serve`` calls this once
