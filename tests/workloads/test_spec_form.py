@@ -152,3 +152,15 @@ def test_option_labels_follow_the_language(admin_client, language, title):
     html = admin_client.get(ADD, HTTP_ACCEPT_LANGUAGE=language).content.decode()
 
     assert title in html
+
+
+def test_a_compose_workload_gets_its_routes_from_the_json_field(admin_client, db):
+    text = "services:\n  web:\n    image: 127.0.0.1:5000/team/web:live\n"
+    routes = '[{"service": "web", "domains": ["shop.example.test"], "http_port": 8080}]'
+    response = admin_client.post(ADD, form_post("compose", compose=text, routes=routes,
+                                                drain_seconds="1.5"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    workload = Workload.objects.get(name="formed")
+    assert workload.spec["routes"] == [{"service": "web", "domains": ["shop.example.test"],
+                                        "http_port": 8080}]
+    assert workload.spec["drain_seconds"] == 1.5
