@@ -69,7 +69,10 @@ else
     fi
     mkdir -p "$(dirname "$LOG")"
     echo "engine.sh: starting dockerd (log: $LOG)"
-    nohup setsid dockerd >>"$LOG" 2>&1 </dev/null &
+    # Networks from a pool of 256 /24s: the default pool holds about 30 networks, and the two
+    # test suites sharing this engine (plus bridges a killed test engine leaves) can use them up.
+    nohup setsid dockerd --default-address-pool base=10.213.0.0/16,size=24 \
+        >>"$LOG" 2>&1 </dev/null &
 fi
 
 deadline=$(( $(date +%s) + DEADLINE_S ))

@@ -135,6 +135,8 @@ class SecondEngine:
             "--tlsverify", "--tlscacert", str(tls / "ca.pem"),
             "--tlscert", str(tls / "server-cert.pem"), "--tlskey", str(tls / "server-key.pem"),
             "--bridge", self.bridge, "--iptables=false", "--ip6tables=false",
+            # Its networks from a pool of their own, not the main engine's.
+            "--default-address-pool", "base=10.214.0.0/16,size=24",
         ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -168,6 +170,9 @@ class SecondEngine:
             ids = self.docker("ps", "-aq", check=False).stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, check=False)
+            # Its networks' bridges live in this machine's namespace and would outlive its
+            # data directory, each holding a subnet.
+            self.docker("network", "prune", "-f", check=False)
         self.stop_engine()
         _run("ip", "link", "set", self.bridge, "down", check=False)
         _run("ip", "link", "delete", self.bridge, check=False)
