@@ -236,7 +236,7 @@ def run_sequence(name, images, repo, spec_for, target, clients, steady, settle):
     image = images.publish("v1", repo)
     kind, spec = spec_for(image)
     workload = create_workload(
-        name=f"bench-{name.replace(' ', '-').replace(',', '')}-{uuid.uuid4().hex[:4]}",
+        name=f"bench-{re.sub(r'[^a-z0-9]+', '-', name)}-{uuid.uuid4().hex[:4]}",
         kind=kind, spec=spec)
     first = dispatch(workload, "api")
     if first.status != "succeeded":

@@ -135,8 +135,6 @@ class SecondEngine:
             "--tlsverify", "--tlscacert", str(tls / "ca.pem"),
             "--tlscert", str(tls / "server-cert.pem"), "--tlskey", str(tls / "server-key.pem"),
             "--bridge", self.bridge, "--iptables=false", "--ip6tables=false",
-            # Its networks from a pool of their own, not the main engine's.
-            "--default-address-pool", "base=10.214.0.0/16,size=24",
         ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,

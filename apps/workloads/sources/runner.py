@@ -1,9 +1,11 @@
 """Running one container for a workload: the options every single-container kind shares
 (command, ports, restart, limits) and the replace-the-previous-container strategy."""
+import contextvars
 import ipaddress
 import re
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -429,12 +431,27 @@ def retire_containers(container_ids, drain, grace, log=None):
     longer sends them anything new), then stop them with ``grace`` and remove them."""
     if drain:
         time.sleep(drain)  # a deliberate drain period, not a wait for a condition
+    _stop_side_by_side(container_ids, int(grace))
     for container_id in container_ids:
-        engine.stop(container_id, timeout=int(grace))
         engine.remove_container(container_id)
         if log:
             log(_("Removed previous container %(id)s after draining.") % {
                 "id": container_id[:12]})
+
+
+def _stop_side_by_side(container_ids, grace):
+    """Stop the containers at the same time: each may take its whole grace (a PID 1 that
+    ignores SIGTERM), and a stack retires several. Each thread runs in a copy of this context,
+    so it talks to the same engine. Raises the first EngineError."""
+    if len(container_ids) < 2:
+        for container_id in container_ids:
+            engine.stop(container_id, timeout=grace)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
+        stops = [pool.submit(contextvars.copy_context().run, engine.stop, container_id,
+                             timeout=grace) for container_id in container_ids]
+        for stop in stops:
+            stop.result()
 
 
 def container_name(workload, deploy_id):
