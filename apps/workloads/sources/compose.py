@@ -161,7 +161,8 @@ class ComposeSource(Source):
         write_if_changed(path, rendered)
         ctx.log(_("Starting project %(project)s beside the serving one.") % {
             "project": target})
-        engine.compose(target, path, "down", "--remove-orphans")  # an earlier try's rest
+        if any(c.labels.get(COMPOSE_PROJECT) == target for c in old):
+            engine.compose(target, path, "down", "--remove-orphans")  # an earlier try's rest
         # The phases of a swap, as single containers record them: recovery keeps the new
         # colour once it passed its checks (its containers carry this deploy's label) and
         # otherwise removes it, the previous colour never having stopped.
@@ -240,7 +241,10 @@ class ComposeSource(Source):
                 ctx.log(_("Could not put the route back (%(error)s); the reconcile pass will.")
                         % {"error": exc.message})
         try:
-            engine.compose(target, path, "down", "--remove-orphans")  # volumes are kept
+            # Volumes are kept. The new colour never served: its stop grace is the workload's.
+            grace = ctx.spec.get("stop_grace_seconds", runner.STOP_GRACE_DEFAULT_S)
+            engine.compose(target, path, "down", "--remove-orphans", "--timeout",
+                           str(int(grace)))
         except EngineError as exc:
             ctx.log(_("Could not take project %(project)s down (%(error)s).") % {
                 "project": target, "error": exc.message[:300]})
