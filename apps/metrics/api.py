@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema
 from apps.core.schemas import READ_ERRORS as ERRORS
 from apps.core.schemas import PathId
 from apps.metrics import queries
-from apps.workloads.models import Workload
+from apps.workloads.models import Host, Workload
 
 router = Router(tags=["metrics"])
 WINDOW_HELP = "One of: " + ", ".join(queries.WINDOWS)
@@ -72,6 +72,21 @@ def workload_deploy_markers(request, workload_id: PathId, window: Window = "2h")
 def host_history(request, window: Window = "2h"):
     """The host as a whole over the window (CPU % where 100 = one core; memory in bytes)."""
     return queries.host_series(window)
+
+
+@router.get("/hosts/{host_id}/stats/history", response={200: list[PointOut], **ERRORS},
+    summary=gettext_lazy("Get a host's resource history"),
+    description=gettext_lazy(
+        "One host over the window (CPU % where 100 = one core; memory in bytes). For the "
+        "local host the same series as /stats/history; for another host the sum of its "
+        "workloads' containers, with its engine's memory as the limit."))
+def host_history_by_id(request, host_id: PathId, window: Window = "2h"):
+    """One host over the window: the local host's own series, or another host's sum of its
+    sampled containers."""
+    host = get_object_or_404(Host, pk=host_id)
+    if host.is_local:
+        return queries.host_series(window)
+    return queries.remote_host_series(host.pk, window)
 
 
 @router.get("/stats/top", response={200: TopOut, **ERRORS},

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from apps.metrics.models import HOUR, MINUTE
+from apps.metrics.models import HOUR, MINUTE, RemoteHostSample
 from apps.metrics.rollups import HOST_ROLLUPS, HOST_SAMPLES, ROLLUPS, SAMPLES, WORKLOADS
 
 WINDOWS = {"30m": 1800, "2h": 7200, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
@@ -91,6 +91,18 @@ def host_series(window, now=None):
     else:
         sql = _rollup_sql(HOST_ROLLUPS, "", plan)
     return _points(sql, [start])
+
+
+def remote_host_series(host_id, window, now=None):
+    """Another host's points over ``window``, oldest first. Its series is kept raw only (for
+    ``TINYFORGE_STATS_RAW_HOURS``), so every window reads raw ticks, merged into at most about
+    MAX_POINTS points; a window longer than what is kept shows what is kept."""
+    seconds = WINDOWS[window]
+    start = int(now if now is not None else time.time()) - seconds
+    interval = settings.TINYFORGE_STATS_INTERVAL
+    plan = Plan(None, interval * max(1, math.ceil(seconds / interval / MAX_POINTS)))
+    sql = _raw_sql(RemoteHostSample._meta.db_table, "host_id = %s AND", plan)
+    return _points(sql, [host_id, start])
 
 
 def top_workloads(window, limit=5, now=None):

@@ -4,7 +4,9 @@ Both render a container element that ``static/metrics/metrics.js`` turns into a 
 label the script shows comes from here, translated, so the script holds no user-facing text.
 """
 from django import template
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -82,6 +84,36 @@ def system_resources_card():
             "emptyTop": str(_("No workload has samples in this window.")),
         },
     }
+
+
+def host_resources_panel(host):
+    """The resources card of a host other than the local one: its series only (its workloads
+    are on the dashboard's cards), titled with its name."""
+    return {
+        "panel_id": f"tf-metrics-host-{host.pk}",
+        "title": _("Resources of %(host)s") % {"host": host.name},
+        "history_url": reverse("api:host_history_by_id", kwargs={"host_id": host.pk}),
+        "markers_url": "",
+        "top_url": "",
+        "workload_url": "",
+        "empty_hint": _("No samples yet. The sampler records this host's containers every few "
+                        "seconds while its engine answers."),
+        "windows": WINDOW_CHOICES,
+        "default_window": DEFAULT_WINDOW,
+        "refresh_ms": REFRESH_MS,
+        "labels": chart_labels(),
+    }
+
+
+@register.simple_tag
+def other_hosts_resources_cards():
+    """A resources card per host other than the local one, in one query."""
+    from apps.workloads.models import Host
+
+    hosts = Host.objects.filter(is_local=False).order_by("name")
+    return format_html_join("", "{}", (
+        (render_to_string("metrics/panel.html", host_resources_panel(host)),)
+        for host in hosts))
 
 
 @register.inclusion_tag("metrics/admin/dashboard.html")
