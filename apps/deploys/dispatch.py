@@ -19,6 +19,7 @@ from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.core import notices
 from apps.core.crypto import mask
@@ -136,23 +137,25 @@ def execute(deploy, progress=None, park=False):
         _finish(deploy, write, "host_down", f"host {host.name} is down")
         return
     with hosts.on_host(host):
-        _execute(deploy, progress, park)
+        _execute(deploy, host, progress, park)
 
 
-def _execute(deploy, progress=None, park=False):
+def _execute(deploy, host, progress=None, park=False):
     """Carry out a queued Deploy: take the workload's lock, run the source, record the outcome.
 
     With ``park`` (the task cluster) a deploy that finds the lock taken is parked as
     ``waiting`` and the worker is free at once; the lock's holder wakes it when it releases the
     lock (``wake_waiting``), and the reconcile tick does too should that hand-over be lost.
     Without it (a command run inline) it waits here, and stops waiting when it is cancelled.
+    A host with ``max_deploys`` gives the lock only while fewer deploys run there; a deploy
+    over the limit waits the same way, and whoever ends a deploy on that host wakes it.
     """
     write = DeployLog(deploy, progress)
-    if not acquire_lock(deploy, wait=0 if park else None):
+    if not acquire_lock(deploy, wait=0 if park else None, host=host):
         if _cancelled(deploy):
             return
         if park:
-            _park(deploy)
+            _park(deploy, host)
             return
         _finish(deploy, write, "timeout", _("Another deploy of this workload is still running."))
         return
@@ -164,6 +167,8 @@ def _execute(deploy, progress=None, park=False):
     finally:
         release_lock(deploy)
         wake_waiting(deploy.workload_id)
+        if host.max_deploys:
+            wake_waiting_on_host(host)
     if succeeded:  # follow-ups start only once the lock is free (a rollback needs it)
         _continue_chain(deploy, deploy.workload)
         _watch_health(deploy, deploy.workload)
@@ -216,13 +221,25 @@ def _cancelled(deploy):
     return not Deploy.objects.filter(pk=deploy.pk, status__in=WAITING_STATES).exists()
 
 
-def _park(deploy):
+def _park(deploy, host):
     parked = Deploy.objects.filter(pk=deploy.pk, status=Status.QUEUED).update(
         status=Status.WAITING)
+    if not host.max_deploys or Workload.objects.filter(
+            pk=deploy.workload_id, lock_deploy_id__isnull=False).exists():
+        if parked:
+            DeployLog(deploy)(_("Waiting for the deploy that holds the lock of this workload."))
+        # The holder may have released the lock between our attempt and the park: look again.
+        wake_waiting(deploy.workload_id)
+        return
+    # The host's slots are taken (the workload's own lock is free: waking by workload would
+    # only requeue this deploy). Whoever ends a deploy there wakes it; a slot freed between
+    # our attempt and the park is looked at again here.
     if parked:
-        DeployLog(deploy)(_("Waiting for the deploy that holds the lock of this workload."))
-    # The holder may have released the lock between our attempt and the park: look again.
-    wake_waiting(deploy.workload_id)
+        DeployLog(deploy)(ngettext(
+            "Waiting: host %(host)s runs %(count)d deploy at once, and it is running.",
+            "Waiting: host %(host)s runs %(count)d deploys at once, and they are running.",
+            host.max_deploys) % {"host": host.name, "count": host.max_deploys})
+    wake_waiting_on_host(host)
 
 
 def wake_waiting(workload_id):
@@ -243,6 +260,32 @@ def wake_waiting(workload_id):
 
     async_task("apps.deploys.tasks.run_deploy", waiting, task_name=f"deploy-{waiting}")
     return waiting
+
+
+def wake_waiting_on_host(host):
+    """When ``host`` has a free deploy slot, wake the oldest waiting deploy of a workload of
+    it whose own lock is free (called when a deploy there ends, and on a park). A deploy woken
+    into a slot taken meanwhile parks again: nothing is lost, one task is spent."""
+    if _deploys_running_on(host) >= host.max_deploys:
+        return None
+    on_host = Q(workload__host=host)
+    if host.is_local:
+        on_host |= Q(workload__host__isnull=True)  # rows older than hosts
+    workload_id = (Deploy.objects.filter(on_host, status=Status.WAITING,
+                                         workload__lock_deploy_id__isnull=True)
+                   .order_by("pk").values_list("workload_id", flat=True).first())
+    return wake_waiting(workload_id) if workload_id is not None else None
+
+
+def _deploys_running_on(host, exclude_workload=None):
+    """How many workloads of ``host`` hold a live deploy lock."""
+    stale = timezone.now() - timedelta(seconds=settings.TINYFORGE_DEPLOY_TIMEOUT)
+    on_host = Q(host=host) | Q(host__isnull=True) if host.is_local else Q(host=host)
+    holders = Workload.objects.filter(on_host, lock_deploy_id__isnull=False,
+                                      lock_acquired_at__gte=stale)
+    if exclude_workload is not None:
+        holders = holders.exclude(pk=exclude_workload)
+    return holders.count()
 
 
 def cancel_waiting(workload, why):
@@ -459,28 +502,39 @@ def announce(signal, **facts):
             log.warning("notification receiver %s failed: %s", receiver, type(result).__name__)
 
 
-def acquire_lock(deploy, wait=None):
+def acquire_lock(deploy, wait=None, host=None):
     """Take the per-workload deploy lock (a compare-and-swap on the workload row).
 
     Waits (polling) up to ``wait`` seconds, default the deploy timeout, and stops waiting when
     the deploy is cancelled or deleted meanwhile. A lock older than the deploy timeout belongs
-    to a dead worker and is taken over. Returns True when held.
+    to a dead worker and is taken over. Returns True when held. With a ``host`` that has
+    ``max_deploys``, the lock is taken only while fewer workloads of that host hold theirs.
     """
     wait = settings.TINYFORGE_DEPLOY_TIMEOUT if wait is None else wait
     deadline = time.monotonic() + wait
+    limit = host.max_deploys if host is not None else 0
     while True:
-        stale = timezone.now() - timedelta(seconds=settings.TINYFORGE_DEPLOY_TIMEOUT)
-        with transaction.atomic():
-            taken = Workload.objects.filter(
-                Q(lock_deploy_id__isnull=True) | Q(lock_acquired_at__lt=stale),
-                pk=deploy.workload_id,
-            ).update(lock_deploy_id=deploy.pk, lock_acquired_at=timezone.now(),
-                     lock_owner=lock_owner())
-        if taken:
+        if _take_lock(deploy, host, limit):
             return True
         if time.monotonic() >= deadline or _cancelled(deploy):
             return False
         time.sleep(0.2)
+
+
+def _take_lock(deploy, host, limit):
+    stale = timezone.now() - timedelta(seconds=settings.TINYFORGE_DEPLOY_TIMEOUT)
+    with transaction.atomic():
+        if limit:
+            # Count and take under the host row's lock (PostgreSQL; SQLite's IMMEDIATE
+            # transactions are serial anyway), so two deploys never both see a free slot.
+            list(Host.objects.select_for_update().filter(pk=host.pk).values_list("pk"))
+            if _deploys_running_on(host, exclude_workload=deploy.workload_id) >= limit:
+                return False
+        return bool(Workload.objects.filter(
+            Q(lock_deploy_id__isnull=True) | Q(lock_acquired_at__lt=stale),
+            pk=deploy.workload_id,
+        ).update(lock_deploy_id=deploy.pk, lock_acquired_at=timezone.now(),
+                 lock_owner=lock_owner()))
 
 
 def release_lock(deploy):

@@ -549,9 +549,10 @@ class EventLogAdmin(TitledAdmin, admin.ModelAdmin):
         "change": _("Change event"),
         "view": _("View event"),
     }
-    list_display = ("created_at", "workload", "kind_label", "message")
-    list_filter = (EventKindFilter,)
-    readonly_fields = ("workload", "kind_label", "message", "created_at")
+    list_display = ("created_at", "workload", "host", "kind_label", "message")
+    list_filter = (EventKindFilter, "host")
+    list_select_related = ("workload", "host")
+    readonly_fields = ("workload", "host", "kind_label", "message", "created_at")
     fields = readonly_fields
 
     @admin.display(description=_("kind"), ordering="kind")
@@ -573,7 +574,7 @@ class HostForm(forms.ModelForm):
     class Meta:
         model = Host
         fields = ("name", "engine_url", "tls_ca", "tls_cert", "tls_key", "ssh_key",
-                  "proxy_admin")
+                  "proxy_admin", "max_deploys")
 
     def clean(self):
         data = super().clean()

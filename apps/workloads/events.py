@@ -9,6 +9,8 @@ log = logging.getLogger("tinyforge.events")
 
 
 def record_event(workload, kind, message):
+    """Store (masked) and log one event of ``workload``, with the host it runs on."""
     text = mask(str(message), known_secret_values())
     log.info("workload=%s %s: %s", workload.name, kind, text)
-    return EventLog.objects.create(workload=workload, kind=kind, message=text)
+    return EventLog.objects.create(workload=workload, kind=kind, message=text,
+                                   host_id=getattr(workload, "host_id", None))

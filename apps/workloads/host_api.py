@@ -28,6 +28,9 @@ class HostIn(StrictSchema):
     tls_key: Pem = Field("", description="Write-only: stored encrypted, never shown again.")
     ssh_key: Pem = Field("", description="Write-only: stored encrypted, never shown again.")
     proxy_admin: Line(300) = ""
+    max_deploys: int = Field(0, description=(
+        "How many deploys may run on this host at once; 0: no limit but the task "
+        "cluster's workers. At most 64."))
 
 
 class HostPatch(StrictSchema):
@@ -38,6 +41,7 @@ class HostPatch(StrictSchema):
     tls_key: Pem | None = Field(None, description="Omit to keep the stored key.")
     ssh_key: Pem | None = Field(None, description="Omit to keep the stored key.")
     proxy_admin: Line(300) | None = None
+    max_deploys: int | None = None
 
 
 class HostOut(Schema):
@@ -48,6 +52,7 @@ class HostOut(Schema):
     has_tls_key: bool
     has_ssh_key: bool
     proxy_admin: str
+    max_deploys: int
     state: str = Field(description="up, down (after two failed checks in a row) or unknown.")
     failed_checks: int
     last_checked_at: datetime | None
@@ -59,8 +64,8 @@ class HostOut(Schema):
 def host_out(host):
     return {
         **{f: getattr(host, f) for f in (
-            "id", "name", "engine_url", "is_local", "proxy_admin", "state", "failed_checks",
-            "last_checked_at", "last_error", "engine_info")},
+            "id", "name", "engine_url", "is_local", "proxy_admin", "max_deploys", "state",
+            "failed_checks", "last_checked_at", "last_error", "engine_info")},
         "has_tls_key": bool(host.tls_key), "has_ssh_key": bool(host.ssh_key),
         "workloads": host.workloads.count(),
     }

@@ -123,7 +123,9 @@ def _record(host, kind, message):
 _URL_RE = re.compile(
     r"^(?:unix:///\S+|tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|ssh://[A-Za-z0-9._-]+@[A-Za-z0-9.\-]+"
     r"(?::\d{1,5})?(?:/\S*)?)$")
-FIELDS = ("name", "engine_url", "tls_ca", "tls_cert", "tls_key", "ssh_key", "proxy_admin")
+FIELDS = ("name", "engine_url", "tls_ca", "tls_cert", "tls_key", "ssh_key", "proxy_admin",
+          "max_deploys")
+MAX_DEPLOYS_LIMIT = 64
 
 
 def clean_host_values(values, host=None):
@@ -131,7 +133,14 @@ def clean_host_values(values, host=None):
     Conflict."""
     errors = {}
     merged = {field: getattr(host, field) if host else "" for field in FIELDS}
+    if host is None:
+        merged["max_deploys"] = 0
     merged.update({k: v for k, v in values.items() if v is not None})
+    limit = merged["max_deploys"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or not (
+            0 <= limit <= MAX_DEPLOYS_LIMIT):
+        errors["max_deploys"] = _("Use a whole number from 0 (no limit) to %(max)s.") % {
+            "max": MAX_DEPLOYS_LIMIT}
     name = merged["name"]
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         errors["name"] = _("Use 1-63 lowercase letters, digits, '.', '_' or '-', starting "

@@ -84,6 +84,11 @@ class Host(models.Model):
     proxy_admin = models.CharField(
         _("proxy admin endpoint"), max_length=300, blank=True,
         help_text=_("The admin API of this host's Caddy; empty: the default one."))
+    max_deploys = models.PositiveSmallIntegerField(
+        _("deploys at once"), default=0,
+        help_text=_("How many deploys may run on this host at the same time (a small host "
+                    "under a fan-out); the rest wait their turn. 0: no limit but the task "
+                    "cluster's workers."))
     is_local = models.BooleanField(_("local engine"), default=False, editable=False)
     state = models.CharField(_("state"), max_length=16, choices=HostState.choices,
                              default=HostState.UNKNOWN, editable=False)
@@ -343,6 +348,10 @@ class EventLog(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=32)
     message = models.TextField(_("message"))
+    # Where the workload ran when this happened (it may have moved since; a removed host
+    # leaves its old events without one).
+    host = models.ForeignKey("Host", on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+", verbose_name=_("host"), editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:

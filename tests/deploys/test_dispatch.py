@@ -238,7 +238,8 @@ def test_a_deploy_that_cannot_get_the_lock_fails_with_timeout_and_leaves_the_hol
     fake, fake_workload, monkeypatch
 ):
     original = dispatch_module.acquire_lock
-    monkeypatch.setattr(dispatch_module, "acquire_lock", lambda d, wait=None: original(d, wait=0))
+    monkeypatch.setattr(dispatch_module, "acquire_lock",
+                        lambda d, wait=None, host=None: original(d, wait=0))
     holder = make_deploy(fake_workload)
     assert original(holder, wait=0)
     deploy = dispatch(fake_workload, Reason.MANUAL)
@@ -281,7 +282,7 @@ def test_two_concurrent_dispatches_of_one_workload_never_overlap(fake, monkeypat
     fake.hook = hook
     original = dispatch_module.acquire_lock
 
-    def spying_acquire(deploy, wait=None):
+    def spying_acquire(deploy, wait=None, host=None):
         if original(deploy, wait=0):
             return True
         second_refused.set()

@@ -8,7 +8,7 @@ from apps.core import notices
 from apps.deploys.dispatch import dispatch
 from apps.deploys.models import Deploy, Status
 from apps.workloads import hosts
-from apps.workloads.models import EventLog, Host, HostState
+from apps.workloads.models import EventLog, Host, HostState, Workload
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +180,34 @@ def test_cleaning_images_on_an_unknown_host_is_one_readable_error():
 
     with pytest.raises(CommandError, match="no host named nowhere"):
         call_command("cleanup_images", "--host", "nowhere")
+
+
+def test_an_event_names_the_host_its_workload_ran_on_even_after_a_move(tmp_path, make_workload):
+    from apps.workloads.events import record_event
+
+    edge = nobody_listens(tmp_path, "edge")
+    workload = make_workload(name="roamer")
+    first = record_event(workload, "deployed", "on the local engine")
+    Workload.objects.filter(pk=workload.pk).update(host=edge)
+    workload.refresh_from_db()
+    second = record_event(workload, "deployed", "on the edge")
+    assert (first.host, second.host) == (hosts.local_host(), edge)
+
+
+def test_the_event_log_page_shows_and_filters_by_host(tmp_path, make_workload, admin_client,
+                                                       django_assert_max_num_queries):
+    from apps.workloads.events import record_event
+
+    edge = nobody_listens(tmp_path, "edge")
+    for i in range(20):
+        workload = make_workload(name=f"app{i}")
+        if i % 2:
+            Workload.objects.filter(pk=workload.pk).update(host=edge)
+            workload.refresh_from_db()
+        record_event(workload, "deployed", f"event {i}")
+    with django_assert_max_num_queries(12):
+        html = admin_client.get("/admin/workloads/eventlog/").content.decode()
+    assert "event 1" in html and "edge" in html
+    filtered = admin_client.get(f"/admin/workloads/eventlog/?host__id__exact={edge.pk}")
+    page = filtered.content.decode()
+    assert "event 1<" in page and "event 2<" not in page
